@@ -1,0 +1,164 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { OutboxError, isErrnoException, toOutboxError } from '../core/errors.js';
+import type { BucketClient, OutboxFs, RemoteEntry, UploadProgress, UploadResult, UploadSource } from '../core/ports.js';
+
+/** The only top-level folders a bucket writer may touch (shared/reference/artifacts-conventions.txt). */
+export const WRITABLE_ROOTS = ['artifacts', 'message_board'] as const;
+
+const TEMP_PREFIX = '.hf-outbox-tmp-';
+
+/**
+ * A bucket that is a plain local folder: the embedded default, needing no token and no network.
+ * Every write goes to a temp file in the target folder, is fsynced, then renamed into place, so a
+ * reader (or a crash) never sees a torn file.
+ */
+export class LocalFolderBucket implements BucketClient {
+  readonly description: string;
+  readonly root: string;
+  readonly #fs: OutboxFs;
+
+  constructor(root: string, fs: OutboxFs) {
+    this.root = path.resolve(root);
+    this.description = `file://${this.root}`;
+    this.#fs = fs;
+  }
+
+  async check(): Promise<void> {
+    try {
+      await mkdir(this.root, { recursive: true });
+      const probe = path.join(this.root, `${TEMP_PREFIX}probe-${randomBytes(4).toString('hex')}`);
+      await (await open(probe, 'w')).close();
+      await rm(probe, { force: true });
+    } catch (error) {
+      throw new OutboxError(
+        'HFO_CONFIG_INVALID',
+        `bucket folder ${this.root} is not writable (${isErrnoException(error) ? error.code : String(error)}); ` +
+          'choose another --bucket or fix its permissions',
+        { cause: error },
+      );
+    }
+  }
+
+  async upload(
+    sources: readonly UploadSource[],
+    options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void } = {},
+  ): Promise<UploadResult[]> {
+    const results: UploadResult[] = [];
+    for (const source of sources) {
+      try {
+        options.signal?.throwIfAborted();
+        await this.#write(source, options);
+        results.push({ bucketPath: source.bucketPath, ok: true });
+      } catch (error) {
+        if (options.signal?.aborted) throw error;
+        results.push({ bucketPath: source.bucketPath, ok: false, error: toOutboxError(error, 'HFO_UPLOAD_FAILED') });
+      }
+    }
+    return results;
+  }
+
+  async #write(source: UploadSource, options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void }) {
+    const target = this.resolveWritable(source.bucketPath);
+    const dir = path.dirname(target);
+    await mkdir(dir, { recursive: true });
+    const temp = path.join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
+    const input = source.local
+      ? this.#fs.openVerified(source.local.absPath, source.local.fingerprint)
+      : Readable.from([source.content ?? new Uint8Array()]);
+    const handle = await open(temp, 'wx', 0o644);
+    try {
+      let done = 0;
+      for await (const chunk of input as AsyncIterable<Uint8Array>) {
+        options.signal?.throwIfAborted();
+        await handle.write(chunk);
+        done += chunk.length;
+        options.onProgress?.({ bucketPath: source.bucketPath, bytesDone: done, bytesTotal: source.sizeBytes });
+      }
+      await handle.sync();
+      await handle.close();
+      await rename(temp, target);
+      await syncDir(dir);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  /** Maps a bucket path to a path inside the folder, refusing anything outside the writable roots. */
+  resolveWritable(bucketPath: string): string {
+    const segments = bucketPath.split('/');
+    const root = segments[0];
+    const bad = segments.some((s) => s === '' || s === '.' || s === '..' || s.includes('\\') || s.includes('\0'));
+    if (bad || segments.length < 2 || !WRITABLE_ROOTS.includes(root as (typeof WRITABLE_ROOTS)[number])) {
+      throw new OutboxError(
+        'HFO_BUCKET_PATH_REFUSED',
+        `refusing to write "${bucketPath}": bucket writes are limited to ${WRITABLE_ROOTS.join('/ and ')}/`,
+      );
+    }
+    return path.join(this.root, ...segments);
+  }
+
+  async stat(paths: readonly string[]): Promise<Map<string, RemoteEntry>> {
+    const found = new Map<string, RemoteEntry>();
+    for (const p of paths) {
+      const s = await this.#fs.stat(path.join(this.root, ...p.split('/')));
+      if (s?.kind === 'file') found.set(p, { path: p, sizeBytes: s.sizeBytes, uploadedAt: new Date(s.mtimeMs).toISOString() });
+    }
+    return found;
+  }
+
+  async *list(prefix: string): AsyncIterable<RemoteEntry> {
+    const clean = prefix.replace(/^\/+|\/+$/g, '');
+    const start = clean === '' ? this.root : path.join(this.root, ...clean.split('/'));
+    yield* this.#walk(start, clean);
+  }
+
+  async *#walk(absDir: string, relDir: string): AsyncGenerator<RemoteEntry> {
+    let entries;
+    try {
+      entries = await readdir(absDir, { withFileTypes: true });
+    } catch (error) {
+      if (isErrnoException(error) && (error.code === 'ENOENT' || error.code === 'ENOTDIR')) return;
+      throw error;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      if (e.name.startsWith(TEMP_PREFIX)) continue;
+      const abs = path.join(absDir, e.name);
+      const rel = relDir === '' ? e.name : `${relDir}/${e.name}`;
+      if (e.isDirectory()) yield* this.#walk(abs, rel);
+      else if (e.isFile()) {
+        const s = await lstat(abs);
+        yield { path: rel, sizeBytes: s.size, uploadedAt: s.mtime.toISOString() };
+      }
+    }
+  }
+
+  async download(bucketPath: string): Promise<Readable> {
+    const abs = path.join(this.root, ...bucketPath.split('/'));
+    const s = await this.#fs.stat(abs);
+    if (s?.kind !== 'file') {
+      throw new OutboxError('HFO_UPLOAD_REJECTED', `"${bucketPath}" does not exist in ${this.description}`, { retry: 'fail' });
+    }
+    return createReadStream(abs);
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  // Makes the rename durable; some filesystems refuse to fsync a directory, which is harmless.
+  try {
+    const h = await open(dir, 'r');
+    try {
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+  } catch {
+    /* best effort */
+  }
+}

@@ -1,0 +1,39 @@
+/** What every command needs: validated config, logger, and (for commands that publish) the wiring. */
+import { loadConfig } from '../config/load.js';
+import type { Config, RawSettings } from '../config/parse.js';
+import { openBucket } from '../adapters/bucket.js';
+import { NodeOutboxFs } from '../adapters/node-fs.js';
+import { systemClock } from '../adapters/system-clock.js';
+import { Outbox } from '../daemon.js';
+import { createLogger, type Logger } from '../log.js';
+import { StateStore } from '../state/store.js';
+
+export interface CommandContext {
+  config: Config;
+  logger: Logger;
+}
+
+export async function loadContext(flags: RawSettings): Promise<CommandContext> {
+  const { config, warnings } = await loadConfig(flags);
+  const logger = createLogger({ level: config.logLevel, agentId: config.agentId });
+  for (const w of warnings) logger.warn(w);
+  return { config, logger };
+}
+
+export function stateIdentity(config: Config) {
+  return { outbox: config.outbox, bucket: config.bucket.uri, agentId: config.agentId };
+}
+
+/** Builds the daemon over the real adapters. The caller closes `state`. */
+export async function createOutbox(ctx: CommandContext): Promise<{ outbox: Outbox; state: StateStore }> {
+  const fs = new NodeOutboxFs();
+  const state = StateStore.open(ctx.config.stateDir, stateIdentity(ctx.config));
+  try {
+    const bucket = await openBucket(ctx.config, fs);
+    const outbox = new Outbox(ctx.config, { fs, bucket, state, clock: systemClock, logger: ctx.logger });
+    return { outbox, state };
+  } catch (error) {
+    state.close();
+    throw error;
+  }
+}

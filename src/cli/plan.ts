@@ -1,0 +1,103 @@
+/** `hf-outbox plan`: a dry run. Prints what a sync would do with every outbox path; writes nothing. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { openBucket } from '../adapters/bucket.js';
+import { NodeOutboxFs } from '../adapters/node-fs.js';
+import { compileRules, ignoredReason, mapPath } from '../pipeline/naming.js';
+import { walk } from '../pipeline/scan.js';
+import { STATE_FILE, StateStore } from '../state/store.js';
+import type { CommandContext } from './context.js';
+import { stateIdentity } from './context.js';
+
+export type PlanAction = 'upload' | 'up-to-date' | 'ignored' | 'rejected' | 'conflict' | 'note' | 'skipped';
+
+export interface PlanLine {
+  action: PlanAction;
+  local: string;
+  remote?: string;
+  sizeBytes?: number;
+  reason: string;
+}
+
+export async function runPlan(ctx: CommandContext, options: { json: boolean; out?: NodeJS.WritableStream }): Promise<number> {
+  const { config, logger } = ctx;
+  const out = options.out ?? process.stdout;
+  const fs = new NodeOutboxFs();
+  const rules = compileRules({ agentId: config.agentId, unitCategories: config.unitCategories, ignore: config.ignore });
+  const stateFile = path.join(config.stateDir, STATE_FILE);
+  const state = existsSync(stateFile) ? StateStore.open(config.stateDir, stateIdentity(config), { readonly: true }) : undefined;
+  try {
+    const lines: PlanLine[] = [];
+    const uploads: PlanLine[] = [];
+    if ((await fs.stat(config.outbox))?.kind !== 'directory') {
+      logger.warn({ outbox: config.outbox }, 'the outbox does not exist yet; nothing to plan');
+    }
+    const all = walk(fs, config.outbox, (rel) => {
+      const why = ignoredReason(rel, rules);
+      if (why !== undefined) lines.push({ action: 'ignored', local: `${rel}/`, reason: why });
+      return why !== undefined;
+    });
+    for await (const entry of all) {
+      const local = entry.relPath;
+      const m = mapPath(local, rules);
+      if (m.kind === 'ignored') lines.push({ action: 'ignored', local, reason: m.reason });
+      else if (m.kind === 'rejected') lines.push({ action: 'rejected', local, reason: m.reason });
+      else if (m.kind === 'note') lines.push({ action: 'note', local, reason: `announcement of ${m.announces}` });
+      else {
+        const s = await fs.stat(path.join(config.outbox, ...local.split('/')));
+        if (s?.kind !== 'file') {
+          lines.push({ action: 'skipped', local, remote: m.bucketPath, reason: `not a regular file (${s?.kind ?? 'gone'})` });
+          continue;
+        }
+        const tracked = { localPath: local, unitPath: m.unitPath, bucketPath: m.bucketPath, sizeBytes: s.sizeBytes, mtimeMs: s.mtimeMs, ino: s.ino };
+        const record = state?.get(local);
+        if (state?.isDelivered(tracked)) {
+          lines.push({ action: 'up-to-date', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, reason: 'this version is in the bucket' });
+        } else {
+          const line: PlanLine = {
+            action: 'upload',
+            local,
+            remote: m.bucketPath,
+            sizeBytes: s.sizeBytes,
+            reason: record === undefined ? 'new' : record.uploaded ? 'changed since the last upload' : `not delivered yet (${record.state})`,
+          };
+          lines.push(line);
+          if (!state?.hasWritten(m.bucketPath)) uploads.push(line);
+        }
+      }
+    }
+    await markConflicts(ctx, fs, uploads);
+    for (const line of lines) out.write(options.json ? `${JSON.stringify(line)}\n` : formatLine(line));
+    if (!options.json) {
+      const counts = new Map<string, number>();
+      for (const l of lines) counts.set(l.action, (counts.get(l.action) ?? 0) + 1);
+      out.write(`\n${[...counts].map(([a, n]) => `${n} ${a}`).join(', ') || 'nothing in the outbox'} — bucket ${config.bucket.uri}, agent ${config.agentId}; nothing was written\n`);
+    }
+    return 0;
+  } finally {
+    state?.close();
+  }
+}
+
+/** A path this agent never wrote that already exists in the bucket would be a conflict, not an upload. */
+async function markConflicts(ctx: CommandContext, fs: NodeOutboxFs, uploads: PlanLine[]): Promise<void> {
+  if (uploads.length === 0) return;
+  try {
+    const bucket = await openBucket(ctx.config, fs);
+    const taken = await bucket.stat(uploads.map((l) => l.remote as string));
+    for (const line of uploads) {
+      if (taken.has(line.remote as string)) {
+        line.action = 'conflict';
+        line.reason = 'exists in the bucket and was not written by this agent; it would be left untouched';
+      }
+    }
+  } catch (error) {
+    ctx.logger.warn({ err: (error as Error).message }, 'could not read the bucket; conflicts are not shown');
+  }
+}
+
+function formatLine(l: PlanLine): string {
+  const target = l.remote === undefined ? '' : ` → ${l.remote}`;
+  const size = l.sizeBytes === undefined ? '' : ` (${l.sizeBytes} bytes)`;
+  return `${l.action.padEnd(10)} ${l.local}${target}${size}  [${l.reason}]\n`;
+}

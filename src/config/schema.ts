@@ -1,0 +1,151 @@
+/**
+ * The one description of every setting: its flag, environment variable, YAML key, type,
+ * default and meaning. The CLI, the environment reader, the validator, the example config
+ * and the README table are all derived from this table.
+ */
+import * as v from 'valibot';
+
+export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Used only for a local-folder bucket when no id was given, with a warning. */
+export const FALLBACK_AGENT_ID = 'agent-local';
+
+type Kind = 'string' | 'integer' | 'boolean' | 'list';
+
+export interface OptionSpec {
+  kind: Kind;
+  description: string;
+  /** Shown in --help, the example config and the README. */
+  defaultText: string;
+  /** Extra environment variables read after HF_OUTBOX_<NAME> (lower priority). */
+  extraEnv?: readonly string[];
+  example?: string;
+  schema: v.GenericSchema;
+}
+
+const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  v.pipe(
+    v.number(`expected a whole number`),
+    v.integer(`expected a whole number`),
+    v.minValue(min, `expected at least ${min}`),
+    v.maxValue(max, `expected at most ${max}`),
+  );
+const nonEmpty = v.pipe(v.string('expected text'), v.minLength(1, 'expected a non-empty value'));
+const stringList = v.array(nonEmpty, 'expected a list of names');
+
+export const OPTIONS = {
+  config: {
+    kind: 'string',
+    description: 'YAML config file to read (flags and environment override it).',
+    defaultText: 'none',
+    schema: v.optional(nonEmpty),
+  },
+  outbox: {
+    kind: 'string',
+    description: 'Local folder to watch; it mirrors artifacts/ of the bucket.',
+    defaultText: './outbox',
+    schema: v.optional(nonEmpty, './outbox'),
+  },
+  bucket: {
+    kind: 'string',
+    description: 'Where to publish: hf://buckets/OWNER/NAME, file:///abs/path, or a plain path (a local-folder bucket).',
+    defaultText: './bucket',
+    example: 'hf://buckets/my-org/shared-artifacts',
+    schema: v.optional(nonEmpty, './bucket'),
+  },
+  agentId: {
+    kind: 'string',
+    description: 'Your agent id; every bucket name gets the suffix _<agent-id>.',
+    defaultText: `required for hf:// buckets; "${FALLBACK_AGENT_ID}" (with a warning) for a local-folder bucket`,
+    extraEnv: ['AGENT_ID'],
+    example: 'agent-01',
+    schema: v.optional(
+      v.pipe(
+        v.string('expected text'),
+        v.regex(AGENT_ID_PATTERN, 'expected 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+      ),
+    ),
+  },
+  stateDir: {
+    kind: 'string',
+    description: 'Where hf-outbox keeps its delivery records.',
+    defaultText: '$STATE_DIRECTORY under systemd, else $XDG_STATE_HOME/hf-outbox/<agent-id>/<outbox+bucket hash>',
+    schema: v.optional(nonEmpty),
+  },
+  settleMs: {
+    kind: 'integer',
+    description: 'A file is sent once its size and mtime have not changed for this long (measured from its mtime).',
+    defaultText: '2000',
+    schema: v.optional(wholeNumber(0, 24 * 3600 * 1000), 2000),
+  },
+  settleTimeoutMs: {
+    kind: 'integer',
+    description: 'A file still changing after this long is reported as never settling (sync gives up on it and exits 1).',
+    defaultText: '120000',
+    schema: v.optional(wholeNumber(1000, 7 * 24 * 3600 * 1000), 120_000),
+  },
+  concurrency: {
+    kind: 'integer',
+    description: 'Upload calls in flight at once.',
+    defaultText: '2',
+    schema: v.optional(wholeNumber(1, 64), 2),
+  },
+  unitCategories: {
+    kind: 'list',
+    description: 'Categories whose sub-folders are one artifact each (named, uploaded and announced as a folder).',
+    defaultText: 'checkpoints',
+    schema: v.optional(stringList, ['checkpoints']),
+  },
+  categories: {
+    kind: 'list',
+    description: 'Category folders created in the outbox at start.',
+    defaultText: 'scripts,results,checkpoints,data',
+    schema: v.optional(stringList, ['scripts', 'results', 'checkpoints', 'data']),
+  },
+  ignore: {
+    kind: 'list',
+    description: 'Extra globs to skip (* within a name, ** across folders); temp and dot files are always skipped.',
+    defaultText: 'none',
+    example: '**/wandb/**,*.lock',
+    schema: v.optional(stringList, []),
+  },
+  hubUrl: {
+    kind: 'string',
+    description: 'Hugging Face Hub endpoint (for hf:// buckets).',
+    defaultText: '$HF_ENDPOINT, else https://huggingface.co',
+    extraEnv: ['HF_ENDPOINT'],
+    schema: v.optional(v.pipe(nonEmpty, v.url('expected a URL such as https://huggingface.co')), 'https://huggingface.co'),
+  },
+  tokenFile: {
+    kind: 'string',
+    description:
+      'File holding the Hub token. Else $CREDENTIALS_DIRECTORY/hf-token, $HF_TOKEN, $HF_TOKEN_PATH, $HF_HOME/token.',
+    defaultText: 'none',
+    schema: v.optional(nonEmpty),
+  },
+  createBucket: {
+    kind: 'boolean',
+    description: 'Create the hf:// bucket (private) when it does not exist.',
+    defaultText: 'false',
+    schema: v.optional(v.boolean('expected true or false'), false),
+  },
+  logLevel: {
+    kind: 'string',
+    description: `Log level: ${LOG_LEVELS.join(', ')}.`,
+    defaultText: 'info',
+    schema: v.optional(v.picklist(LOG_LEVELS, `expected one of ${LOG_LEVELS.join(', ')}`), 'info'),
+  },
+} satisfies Record<string, OptionSpec>;
+
+export type OptionName = keyof typeof OPTIONS;
+
+/** kebab-case flag / YAML key: agentId → agent-id. */
+export function flagName(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** HF_OUTBOX_AGENT_ID for agentId. */
+export function envName(name: string): string {
+  return `HF_OUTBOX_${flagName(name).replace(/-/g, '_').toUpperCase()}`;
+}

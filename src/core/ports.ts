@@ -1,0 +1,72 @@
+/**
+ * The only doors to the outside world. Stages receive these from the composition root
+ * (src/daemon.ts), so tests can hand in fakes and drive time, disk and network.
+ */
+import type { Readable } from 'node:stream';
+import type { OutboxError } from './errors.js';
+import type { FileStat, Fingerprint } from './types.js';
+
+export interface Clock {
+  now(): number;
+  /** Runs `fn` after `ms`; returns a cancel function. */
+  setTimer(fn: () => void, ms: number): () => void;
+  /** Resolves after `ms`, or rejects with the signal's reason when aborted. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface DirEntry {
+  name: string;
+  kind: FileStat['kind'];
+}
+
+export interface OutboxFs {
+  /** lstat: a symlink is reported as a symlink, never followed. Undefined when the path is gone. */
+  stat(absPath: string): Promise<FileStat | undefined>;
+  /** Entries of a directory; empty when it is gone or unreadable. */
+  list(absPath: string): Promise<DirEntry[]>;
+  /** A stream of the file's bytes that fails with HFO_FILE_CHANGED if the file changed while read. */
+  openVerified(absPath: string, expected: Fingerprint): Readable;
+}
+
+/** One file to put in the bucket. Either a local file (streamed) or bytes held in memory. */
+export interface UploadSource {
+  bucketPath: string;
+  sizeBytes: number;
+  /** Absolute local path and the fingerprint it must still have when its last byte is read. */
+  local?: { absPath: string; fingerprint: Fingerprint };
+  /** In-memory content (a generated message, a results file with filled fields). */
+  content?: Uint8Array;
+}
+
+export type UploadResult = { bucketPath: string; ok: true } | { bucketPath: string; ok: false; error: OutboxError };
+
+export interface UploadProgress {
+  bucketPath: string;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface RemoteEntry {
+  path: string;
+  sizeBytes: number;
+  xetHash?: string;
+  uploadedAt?: string;
+}
+
+export interface BucketClient {
+  /** Human-readable identity for logs (`hf://buckets/o/n`, `file:///…`); never holds a secret. */
+  readonly description: string;
+  /** Checks the bucket exists and is writable (creating it when asked); throws a fatal OutboxError otherwise. */
+  check(options: { create: boolean }): Promise<void>;
+  /** Uploads all sources; reports each path's own outcome (batches are not transactional). */
+  upload(
+    sources: readonly UploadSource[],
+    options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void },
+  ): Promise<UploadResult[]>;
+  /** Entries for the paths that exist; missing paths are absent from the map. */
+  stat(paths: readonly string[]): Promise<Map<string, RemoteEntry>>;
+  /** Every file under a folder prefix (recursive). */
+  list(prefix: string): AsyncIterable<RemoteEntry>;
+  /** The bytes of one file. */
+  download(path: string, options?: { signal?: AbortSignal }): Promise<Readable>;
+}

@@ -1,0 +1,381 @@
+/**
+ * The composition root and the only loop: watch/scan → settle → map → queue → upload → record.
+ * Every side effect arrives through `OutboxDeps`, so tests can run the whole flow on fakes.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from './config/parse.js';
+import { OutboxError, toOutboxError } from './core/errors.js';
+import type { BucketClient, Clock, OutboxFs, UploadSource } from './core/ports.js';
+import type { SettledFile, SettledUnit } from './core/types.js';
+import type { Logger } from './log.js';
+import { compileRules, ignoredReason, mapPath, type CompiledRules } from './pipeline/naming.js';
+import { createBatchQueue, type BatchQueue } from './pipeline/queue.js';
+import { walk } from './pipeline/scan.js';
+import { createSettler, type Settler, type UnitSnapshot } from './pipeline/settle.js';
+import { watchOutbox, type WatchEvent, type Watcher } from './pipeline/watch.js';
+import type { StateStore, TrackedFile } from './state/store.js';
+
+export interface OutboxDeps {
+  fs: OutboxFs;
+  bucket: BucketClient;
+  state: StateStore;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface UploadedEvent {
+  localPath: string;
+  bucketPath: string;
+  sizeBytes: number;
+  durationMs: number;
+}
+
+export interface ProblemEvent {
+  localPath: string;
+  bucketPath: string | undefined;
+  state: 'failed' | 'rejected' | 'conflict';
+  reason: string;
+}
+
+/** The daemon's observable lifecycle, for logs and tests. */
+export interface OutboxEvents {
+  settled: [SettledUnit];
+  uploaded: [UploadedEvent];
+  problem: [ProblemEvent];
+  unsettled: [{ unitPath: string; changingForMs: number }];
+}
+
+interface Job {
+  file: TrackedFile;
+  enqueuedAt: number;
+}
+
+/** Small files go up together; a file this large goes in a call of its own. */
+const LARGE_FILE_BYTES = 16 * 1024 * 1024;
+const MAX_BATCH_FILES = 100;
+/** Files settling within this long of each other share an upload call (at most the max after the first). */
+const BATCH_LINGER_MS = 100;
+const BATCH_MAX_LINGER_MS = 1_000;
+/** A transient failure (network, 5xx) that outlived the request retries waits this long before the next try. */
+const REQUEUE_DELAY_MS = 30_000;
+
+/** Categories announced and used first: cheap, and what other agents wait for. */
+const CATEGORY_PRIORITY: Record<string, number> = { results: 0, scripts: 1 };
+const DEFAULT_PRIORITY = 2;
+const HEAVY_PRIORITY = 3;
+
+export class Outbox extends EventEmitter<OutboxEvents> {
+  readonly config: Config;
+  readonly rules: CompiledRules;
+  readonly #deps: OutboxDeps;
+  readonly #settler: Settler;
+  readonly #queue: BatchQueue<Job>;
+  readonly #abort = new AbortController();
+  readonly #retryTimers = new Set<() => void>();
+  #watcher: Watcher | undefined;
+  /** Files reported as rejected, by path + fingerprint, so a rescan does not log them again. */
+  readonly #reported = new Set<string>();
+
+  constructor(config: Config, deps: OutboxDeps) {
+    super();
+    this.config = config;
+    this.#deps = deps;
+    this.rules = compileRules({ agentId: config.agentId, unitCategories: config.unitCategories, ignore: config.ignore });
+    this.#settler = createSettler({
+      clock: deps.clock,
+      settleMs: config.settleMs,
+      settleTimeoutMs: config.settleTimeoutMs,
+      snapshot: (unitPath) => this.#snapshot(unitPath),
+      onSettled: (unit) => this.#onSettled(unit),
+      onUnsettled: (unitPath, changingForMs) => {
+        deps.logger.warn(
+          { unit: unitPath, changingForMs },
+          'still being written; it is not sent until it stops changing for the settle time',
+        );
+        this.emit('unsettled', { unitPath, changingForMs });
+      },
+      onError: (unitPath, error) => deps.logger.error({ unit: unitPath, err: error }, 'cannot read artifact'),
+    });
+    this.#queue = createBatchQueue<Job>({
+      clock: deps.clock,
+      concurrency: config.concurrency,
+      lingerMs: BATCH_LINGER_MS,
+      maxLingerMs: BATCH_MAX_LINGER_MS,
+      maxBatchItems: MAX_BATCH_FILES,
+      maxBatchBytes: LARGE_FILE_BYTES,
+      key: (job) => job.file.localPath,
+      sizeBytes: (job) => job.file.sizeBytes,
+      priority: (job) => priorityOf(job.file),
+      run: (batch) => this.#upload(batch),
+      onError: (error, batch) => this.#onBatchError(error, batch),
+    });
+  }
+
+  get #log(): Logger {
+    return this.#deps.logger;
+  }
+
+  /** Creates the outbox layout, checks the bucket, and requeues uploads a crash cut off. */
+  async prepare(): Promise<void> {
+    await mkdir(this.config.outbox, { recursive: true });
+    for (const category of this.config.categories) {
+      await mkdir(path.join(this.config.outbox, category), { recursive: true });
+    }
+    await this.#deps.bucket.check({ create: this.config.createBucket });
+    const interrupted = this.#deps.state.requeueInterrupted();
+    if (interrupted > 0) this.#log.info({ files: interrupted }, 'uploads interrupted by the last stop will be redone');
+  }
+
+  /** Full walk of the outbox: every artifact found goes to the settle stage; state learns what vanished. */
+  async scan(): Promise<{ files: number }> {
+    const seen = new Set<string>();
+    const units = new Set<string>();
+    for await (const entry of walk(this.#deps.fs, this.config.outbox, (rel) => ignoredReason(rel, this.rules) !== undefined)) {
+      seen.add(entry.relPath);
+      const mapping = mapPath(entry.relPath, this.rules);
+      if (mapping.kind === 'file') {
+        if (entry.kind !== 'file') {
+          await this.#reportSkipped(entry.relPath, mapping.bucketPath, entry.kind);
+          continue;
+        }
+        units.add(mapping.unitPath);
+      } else if (mapping.kind === 'rejected') {
+        await this.#reject(entry.relPath, mapping.reason);
+      } else if (mapping.kind === 'ignored') {
+        this.#log.debug({ local: entry.relPath, reason: mapping.reason }, 'ignored');
+      }
+      // Notes (X.note.md) are announcement sources, handled by the announce stage.
+    }
+    for (const unit of units) this.#settler.touch(unit, { changed: false });
+    for (const record of this.#deps.state.all()) {
+      if (record.localPresent && !seen.has(record.localPath)) {
+        this.#deps.state.markLocalGone(record.localPath);
+        this.#log.info({ local: record.localPath, remote: record.bucketPath }, 'local copy removed; the bucket keeps its copy');
+      }
+    }
+    return { files: seen.size };
+  }
+
+  /** Starts chokidar; resolves once it watches the whole outbox. */
+  async watch(): Promise<void> {
+    this.#watcher = watchOutbox(this.config.outbox, {
+      isIgnored: (rel) => ignoredReason(rel, this.rules) !== undefined,
+      onEvent: (event) => this.#onWatchEvent(event),
+      onError: (error) => this.#onWatchError(error),
+    });
+    await this.#watcher.ready;
+  }
+
+  /** Units that have not settled yet. */
+  unsettled(): string[] {
+    return this.#settler.waiting();
+  }
+
+  /** Resolves once nothing waits to settle and no upload is queued or running. */
+  async drain(): Promise<void> {
+    for (;;) {
+      await this.#settler.whenIdle();
+      await this.#queue.onIdle();
+      if (this.#settler.waiting().length === 0 && this.#queue.waiting() === 0 && this.#queue.running() === 0) return;
+    }
+  }
+
+  /** Stops waiting for a unit that does not settle (one-pass sync reports it instead). */
+  abandon(unitPath: string): void {
+    this.#settler.forget(unitPath);
+  }
+
+  async stop(): Promise<void> {
+    await this.#watcher?.close();
+    this.#settler.close();
+    for (const cancel of this.#retryTimers) cancel();
+    this.#retryTimers.clear();
+    this.#queue.clear();
+    await this.#queue.onIdle();
+  }
+
+  #onWatchEvent(event: WatchEvent): void {
+    if (event.type === 'addDir' || event.type === 'unlinkDir') {
+      // A directory renamed into place brings files chokidar may not report one by one.
+      if (event.type === 'addDir') void this.#scanDir(event.relPath);
+      return;
+    }
+    const mapping = mapPath(event.relPath, this.rules);
+    if (mapping.kind === 'file') {
+      this.#settler.touch(mapping.unitPath, { changed: true });
+      if (event.type === 'unlink' && this.#deps.state.get(event.relPath)?.localPresent) {
+        this.#deps.state.markLocalGone(event.relPath);
+        this.#log.info({ local: event.relPath, remote: mapping.bucketPath }, 'local copy removed; the bucket keeps its copy');
+      }
+    } else if (mapping.kind === 'rejected' && event.type !== 'unlink') {
+      void this.#reject(event.relPath, mapping.reason);
+    }
+  }
+
+  async #scanDir(relDir: string): Promise<void> {
+    const root = path.join(this.config.outbox, ...relDir.split('/'));
+    try {
+      for await (const entry of walk(this.#deps.fs, root, (rel) => ignoredReason(`${relDir}/${rel}`, this.rules) !== undefined)) {
+        this.#onWatchEvent({ type: 'add', relPath: `${relDir}/${entry.relPath}` });
+      }
+    } catch (error) {
+      this.#log.error({ err: error, dir: relDir }, 'cannot read a new folder in the outbox');
+    }
+  }
+
+  #onWatchError(error: Error): void {
+    this.#log.error({ err: error }, 'watcher error; rescanning the outbox');
+    void this.scan().catch((e: unknown) => this.#log.error({ err: e }, 'rescan failed'));
+  }
+
+  async #snapshot(unitPath: string): Promise<UnitSnapshot | undefined> {
+    const abs = path.join(this.config.outbox, ...unitPath.split('/'));
+    const stat = await this.#deps.fs.stat(abs);
+    if (stat === undefined) return undefined;
+    const files: SettledFile[] = [];
+    let unitKind: UnitSnapshot['unitKind'] = 'file';
+    let unitBucketPath: string | undefined;
+    const add = async (relPath: string) => {
+      const mapping = mapPath(relPath, this.rules);
+      if (mapping.kind !== 'file' || mapping.unitPath !== unitPath) return;
+      const s = await this.#deps.fs.stat(path.join(this.config.outbox, ...relPath.split('/')));
+      if (s?.kind !== 'file') return;
+      unitKind = mapping.unitKind;
+      unitBucketPath = mapping.unitBucketPath;
+      files.push({ localPath: relPath, bucketPath: mapping.bucketPath, sizeBytes: s.sizeBytes, mtimeMs: s.mtimeMs, ino: s.ino });
+    };
+    if (stat.kind === 'file') {
+      await add(unitPath);
+    } else if (stat.kind === 'directory') {
+      for await (const entry of walk(this.#deps.fs, abs, (rel) => ignoredReason(`${unitPath}/${rel}`, this.rules) !== undefined)) {
+        if (entry.kind === 'file') await add(`${unitPath}/${entry.relPath}`);
+      }
+    }
+    if (files.length === 0 || unitBucketPath === undefined) return undefined;
+    return { unitKind, unitBucketPath, files };
+  }
+
+  #onSettled(unit: SettledUnit): void {
+    this.emit('settled', unit);
+    for (const file of unit.files) {
+      const tracked: TrackedFile = { ...file, unitPath: unit.unitPath };
+      if (this.#deps.state.isDelivered(tracked)) {
+        this.#log.debug({ local: file.localPath, remote: file.bucketPath }, 'up to date');
+        continue;
+      }
+      this.#deps.state.markPending(tracked);
+      this.#queue.add({ file: tracked, enqueuedAt: this.#deps.clock.now() });
+    }
+  }
+
+  async #upload(batch: Job[]): Promise<void> {
+    const { state, bucket, clock } = this.#deps;
+    state.markUploading(batch.map((j) => j.file.localPath));
+
+    // Never overwrite what this agent did not write: a path we have no record of must be free.
+    const fresh = batch.filter((j) => !state.hasWritten(j.file.bucketPath));
+    const taken = fresh.length === 0 ? new Map() : await bucket.stat(fresh.map((j) => j.file.bucketPath));
+    const go: Job[] = [];
+    for (const job of batch) {
+      if (taken.has(job.file.bucketPath)) {
+        this.#problem(
+          job.file,
+          'conflict',
+          `${job.file.bucketPath} already exists in ${bucket.description} and was not written by this agent's ` +
+            'hf-outbox state; it is left untouched (rename the local file, or run `hf-outbox sync --adopt` if it is yours)',
+        );
+      } else {
+        go.push(job);
+      }
+    }
+    if (go.length === 0) return;
+
+    const sources: UploadSource[] = go.map((j) => ({
+      bucketPath: j.file.bucketPath,
+      sizeBytes: j.file.sizeBytes,
+      local: { absPath: path.join(this.config.outbox, ...j.file.localPath.split('/')), fingerprint: j.file },
+    }));
+    const started = clock.now();
+    const results = await bucket.upload(sources, { signal: this.#abort.signal });
+    const durationMs = clock.now() - started;
+    const byPath = new Map(go.map((j) => [j.file.bucketPath, j]));
+    for (const result of results) {
+      const job = byPath.get(result.bucketPath);
+      if (job === undefined) continue;
+      if (result.ok) {
+        state.markUploaded(job.file);
+        this.#log.info(
+          { local: job.file.localPath, remote: job.file.bucketPath, bytes: job.file.sizeBytes, durationMs, batch: go.length },
+          'uploaded',
+        );
+        this.emit('uploaded', { localPath: job.file.localPath, bucketPath: job.file.bucketPath, sizeBytes: job.file.sizeBytes, durationMs });
+      } else {
+        this.#onFileError(job, result.error);
+      }
+    }
+  }
+
+  #onFileError(job: Job, error: OutboxError): void {
+    const { state } = this.#deps;
+    if (error.code === 'HFO_FILE_CHANGED') {
+      // Not an error of the artifact: it is being rewritten. Settle again, then send the final bytes.
+      state.markRetry(job.file.localPath, error.message);
+      this.#log.info({ local: job.file.localPath }, 'changed while uploading; will send it again once it settles');
+      this.#settler.touch(job.file.unitPath, { changed: true });
+      return;
+    }
+    if (error.retry === 'retry') {
+      state.markRetry(job.file.localPath, error.message);
+      const delay = error.retryAfterMs ?? REQUEUE_DELAY_MS;
+      this.#log.warn({ local: job.file.localPath, err: error.message, retryInMs: delay }, 'upload failed; will retry');
+      const cancel = this.#deps.clock.setTimer(() => {
+        this.#retryTimers.delete(cancel);
+        this.#settler.touch(job.file.unitPath, { changed: false });
+      }, delay);
+      this.#retryTimers.add(cancel);
+      return;
+    }
+    this.#problem(job.file, 'failed', error.message);
+  }
+
+  #onBatchError(error: unknown, batch: Job[]): void {
+    const e = toOutboxError(error, 'HFO_UPLOAD_FAILED');
+    if (this.#abort.signal.aborted) return;
+    for (const job of batch) this.#onFileError(job, e);
+  }
+
+  #problem(file: TrackedFile, kind: ProblemEvent['state'], reason: string): void {
+    this.#deps.state.markProblem(file, kind, reason);
+    this.#log.error({ local: file.localPath, remote: file.bucketPath, state: kind }, reason);
+    this.emit('problem', { localPath: file.localPath, bucketPath: file.bucketPath, state: kind, reason });
+  }
+
+  async #reject(relPath: string, reason: string): Promise<void> {
+    const s = await this.#deps.fs.stat(path.join(this.config.outbox, ...relPath.split('/')));
+    if (s === undefined) return;
+    const key = `${relPath}\0${s.sizeBytes}\0${s.mtimeMs}`;
+    if (this.#reported.has(key)) return;
+    this.#reported.add(key);
+    const file: TrackedFile = { localPath: relPath, unitPath: relPath, bucketPath: '', sizeBytes: s.sizeBytes, mtimeMs: s.mtimeMs, ino: s.ino };
+    this.#deps.state.markProblem(file, 'rejected', reason);
+    this.#log.error({ local: relPath, state: 'rejected' }, reason);
+    this.emit('problem', { localPath: relPath, bucketPath: undefined, state: 'rejected', reason });
+  }
+
+  async #reportSkipped(relPath: string, bucketPath: string, kind: string): Promise<void> {
+    const key = `${relPath}\0${kind}`;
+    if (this.#reported.has(key)) return;
+    this.#reported.add(key);
+    const why = kind === 'symlink' ? 'a symlink (links are never followed)' : `not a regular file (${kind})`;
+    this.#log.warn({ local: relPath, remote: bucketPath }, `skipped: ${why}`);
+  }
+}
+
+function priorityOf(file: TrackedFile): number {
+  const category = file.localPath.split('/')[0] ?? '';
+  if (category in CATEGORY_PRIORITY) return CATEGORY_PRIORITY[category] as number;
+  if (category === 'checkpoints' || category === 'data') return HEAVY_PRIORITY;
+  return DEFAULT_PRIORITY;
+}

@@ -1,0 +1,42 @@
+/**
+ * One root pino logger. JSON lines on stdout for journald and pipes; human-readable when
+ * stdout is a terminal. Secrets are redacted by path wherever they might be attached.
+ */
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+
+export const REDACT_PATHS = [
+  'token',
+  'accessToken',
+  '*.token',
+  '*.accessToken',
+  'headers.authorization',
+  'headers.Authorization',
+  '*.headers.authorization',
+  'config.token',
+];
+
+export interface LogOptions {
+  level: string;
+  agentId?: string;
+  /** Defaults to stdout; tests hand in a sink. */
+  destination?: NodeJS.WritableStream;
+  pretty?: boolean;
+}
+
+export function createLogger(options: LogOptions): Logger {
+  const usePretty = options.pretty ?? (options.destination === undefined && process.stdout.isTTY === true);
+  const destination = usePretty
+    ? pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', destination: 1 })
+    : (options.destination ?? pino.destination({ dest: 1, sync: true }));
+  return pino(
+    {
+      level: options.level,
+      base: options.agentId ? { agentId: options.agentId } : {},
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    },
+    destination,
+  );
+}

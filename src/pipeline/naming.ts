@@ -1,0 +1,194 @@
+/**
+ * Stage "map": the pure rules that turn an outbox path into the bucket path that carries
+ * the agent id, following shared/reference/artifacts-conventions.txt:
+ *   {descriptive_name}_{agent_id}.{ext}   under artifacts/<category>/...
+ *
+ * Nothing here touches the disk; every input is a relative, '/'-separated outbox path.
+ */
+
+export interface NamingRules {
+  agentId: string;
+  /** Categories whose direct sub-directories are one artifact (a checkpoint is a folder). */
+  unitCategories: readonly string[];
+  /** Extra user globs to ignore (matched against the relative outbox path). */
+  ignore: readonly string[];
+}
+
+/** What the outbox path is, and where it goes. */
+export type Mapping =
+  | {
+      kind: 'file';
+      /** The artifact this file belongs to: itself, or its unit directory. */
+      unitPath: string;
+      unitKind: 'file' | 'directory';
+      /** Bucket path of the unit (for a directory unit: the folder, no trailing slash). */
+      unitBucketPath: string;
+      bucketPath: string;
+    }
+  | { kind: 'note'; announces: string }
+  | { kind: 'ignored'; reason: string }
+  | { kind: 'rejected'; reason: string };
+
+export const BUCKET_ARTIFACTS_ROOT = 'artifacts';
+export const NOTE_SUFFIX = '.note.md';
+
+/** Last extensions that are compression layers: `x.tar.gz` keeps `.tar.gz` together. */
+const COMPRESSION_EXTENSIONS = new Set(['gz', 'bz2', 'xz', 'zst', 'lz4', 'br', 'sz', 'zstd', 'lzma']);
+
+/** Editor, downloader and writer temp files: never an artifact, whatever the user's globs say. */
+const TEMP_PATTERNS: ReadonlyArray<[RegExp, string]> = [
+  [/\.(tmp|temp|part|partial|crdownload|download|swp|swo|swx)$/i, 'temporary file (still being written)'],
+  [/~$/, 'editor backup file'],
+  [/^#.*#$/, 'editor autosave file'],
+  [/^\.hf-outbox-/, "hf-outbox's own temporary file"],
+];
+
+/** Characters the Hub client cannot carry in a URL path (it does not percent-encode them). */
+const UNSAFE_CHARACTERS = /[?#%\\\u0000-\u001f\u007f]/u;
+
+const MAX_SEGMENT_BYTES = 255;
+
+export function agentSuffix(agentId: string): string {
+  return `_${agentId}`;
+}
+
+/**
+ * Splits a file name into stem and extension, keeping compound extensions together.
+ * `shards.tar.gz` → [`shards`, `.tar.gz`]; `Makefile` → [`Makefile`, ``]; `a.b.py` → [`a.b`, `.py`].
+ */
+export function splitExtension(name: string): [stem: string, ext: string] {
+  const last = name.lastIndexOf('.');
+  if (last <= 0) return [name, ''];
+  const lastExt = name.slice(last + 1);
+  if (COMPRESSION_EXTENSIONS.has(lastExt.toLowerCase())) {
+    const before = name.slice(0, last);
+    const inner = before.lastIndexOf('.');
+    if (inner > 0 && /^[A-Za-z][A-Za-z0-9]{0,9}$/.test(before.slice(inner + 1))) {
+      return [name.slice(0, inner), name.slice(inner)];
+    }
+  }
+  return [name.slice(0, last), name.slice(last)];
+}
+
+/** `train_lora.py` → `train_lora_agent-01.py`; names that already carry the suffix are kept. */
+export function withAgentId(name: string, agentId: string): string {
+  const [stem, ext] = splitExtension(name);
+  const suffix = agentSuffix(agentId);
+  if (stem.endsWith(suffix)) return name;
+  return `${stem}${suffix}${ext}`;
+}
+
+/** True when a bucket name (file or folder) carries this agent's id in the convention's place. */
+export function carriesAgentId(name: string, agentId: string): boolean {
+  return splitExtension(name)[0].endsWith(agentSuffix(agentId)) || name.endsWith(agentSuffix(agentId));
+}
+
+/** Minimal glob: `*` within a segment, `**` across segments, `?` one character. */
+export function globToRegExp(glob: string): RegExp {
+  let out = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] as string;
+    if (c === '*') {
+      if (glob[i + 1] === '*') {
+        // `**/` matches zero or more whole segments; a trailing `**` matches everything.
+        i++;
+        if (glob[i + 1] === '/') {
+          i++;
+          out += '(?:.*/)?';
+        } else {
+          out += '.*';
+        }
+      } else {
+        out += '[^/]*';
+      }
+    } else if (c === '?') {
+      out += '[^/]';
+    } else {
+      out += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+    }
+  }
+  // A glob without a slash matches the base name anywhere, like .gitignore.
+  return glob.includes('/') ? new RegExp(`^${out}$`) : new RegExp(`(?:^|/)${out}$`);
+}
+
+export interface CompiledRules extends NamingRules {
+  readonly ignoreMatchers: readonly RegExp[];
+}
+
+export function compileRules(rules: NamingRules): CompiledRules {
+  return { ...rules, ignoreMatchers: rules.ignore.map(globToRegExp) };
+}
+
+/**
+ * Why a path is never an artifact, or undefined when it may be one. Applies to every segment,
+ * so a file inside `.git/` or inside `ckpt.tmp/` is skipped too.
+ */
+export function ignoredReason(relPath: string, rules: CompiledRules): string | undefined {
+  const segments = relPath.split('/');
+  for (const segment of segments) {
+    if (segment.startsWith('.') && !segment.startsWith('.hf-outbox-')) return 'hidden file or folder (dot name)';
+    for (const [pattern, reason] of TEMP_PATTERNS) if (pattern.test(segment)) return reason;
+  }
+  for (let i = 0; i < rules.ignore.length; i++) {
+    if (rules.ignoreMatchers[i]?.test(relPath)) return `matches ignore pattern "${rules.ignore[i]}"`;
+  }
+  return undefined;
+}
+
+/** Maps one outbox file path (relative, '/'-separated) to what hf-outbox does with it. */
+export function mapPath(relPath: string, rules: CompiledRules): Mapping {
+  const ignored = ignoredReason(relPath, rules);
+  if (ignored !== undefined) return { kind: 'ignored', reason: ignored };
+
+  const segments = relPath.split('/');
+  const name = segments[segments.length - 1] as string;
+  if (name.endsWith(NOTE_SUFFIX) && name.length > NOTE_SUFFIX.length) {
+    return { kind: 'note', announces: relPath.slice(0, -NOTE_SUFFIX.length) };
+  }
+
+  const unsafe = segments.find((s) => UNSAFE_CHARACTERS.test(s) || s === '..' || s === '');
+  if (unsafe !== undefined) {
+    return {
+      kind: 'rejected',
+      reason:
+        `name "${printable(unsafe)}" contains a character a bucket path cannot carry ` +
+        `(? # % \\ or a control character); rename the file`,
+    };
+  }
+
+  const [category] = segments;
+  if (segments.length >= 3 && category !== undefined && rules.unitCategories.includes(category)) {
+    const unitDir = segments[1] as string;
+    const bucketDir = withAgentId(unitDir, rules.agentId);
+    const unitBucketPath = [BUCKET_ARTIFACTS_ROOT, category, bucketDir].join('/');
+    return checkLength({
+      kind: 'file',
+      unitPath: `${category}/${unitDir}`,
+      unitKind: 'directory',
+      unitBucketPath,
+      bucketPath: [unitBucketPath, ...segments.slice(2)].join('/'),
+    });
+  }
+
+  const bucketPath = [BUCKET_ARTIFACTS_ROOT, ...segments.slice(0, -1), withAgentId(name, rules.agentId)].join('/');
+  return checkLength({ kind: 'file', unitPath: relPath, unitKind: 'file', unitBucketPath: bucketPath, bucketPath });
+}
+
+/** The artifact (unit) a path belongs to, or undefined for paths that are not artifacts. */
+export function unitOf(relPath: string, rules: CompiledRules): string | undefined {
+  const mapping = mapPath(relPath, rules);
+  return mapping.kind === 'file' ? mapping.unitPath : undefined;
+}
+
+function checkLength(mapping: Extract<Mapping, { kind: 'file' }>): Mapping {
+  const long = mapping.bucketPath.split('/').find((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES);
+  if (long === undefined) return mapping;
+  return {
+    kind: 'rejected',
+    reason: `name "${long.slice(0, 40)}…" is longer than ${MAX_SEGMENT_BYTES} bytes once the agent id is added; shorten it`,
+  };
+}
+
+function printable(s: string): string {
+  return JSON.stringify(s).slice(1, -1);
+}

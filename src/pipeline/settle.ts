@@ -1,0 +1,162 @@
+/**
+ * Stage "settle": decides when an artifact has stopped changing. Chokidar only says that
+ * something happened; this stage waits until the unit's size/mtime signature has been quiet for
+ * `settleMs`, measured from the newest mtime (so files that were already old go at once) and
+ * from the last change we saw. A unit still changing after `settleTimeoutMs` is reported, never
+ * released half-written.
+ */
+import type { Clock } from '../core/ports.js';
+import type { SettledFile, SettledUnit } from '../core/types.js';
+
+/** What the unit looks like on disk right now. */
+export interface UnitSnapshot {
+  unitKind: 'file' | 'directory';
+  unitBucketPath: string;
+  files: SettledFile[];
+}
+
+export interface SettlerOptions {
+  clock: Clock;
+  settleMs: number;
+  settleTimeoutMs: number;
+  /** Reads the unit from disk; undefined when it is gone or holds no artifact file. */
+  snapshot(unitPath: string): Promise<UnitSnapshot | undefined>;
+  onSettled(unit: SettledUnit): void;
+  /** Called once per unit that is still changing after settleTimeoutMs. */
+  onUnsettled(unitPath: string, changingForMs: number): void;
+  onError(unitPath: string, error: unknown): void;
+}
+
+export interface Settler {
+  /** Something under the unit changed (`changed`: a watcher event) or was found by a scan. */
+  touch(unitPath: string, how: { changed: boolean }): void;
+  /** Units still waiting to settle. */
+  waiting(): string[];
+  /** Stops waiting for a unit (sync gives up on one that never settles). */
+  forget(unitPath: string): void;
+  /** Resolves when no unit is waiting. */
+  whenIdle(): Promise<void>;
+  close(): void;
+}
+
+interface Entry {
+  firstSeenAt: number;
+  lastChangeAt: number;
+  signature: string | undefined;
+  cancelTimer: (() => void) | undefined;
+  checking: boolean;
+  /** A touch arrived while a check was reading the disk: look again before releasing. */
+  dirty: boolean;
+  reportedUnsettled: boolean;
+}
+
+/** Between re-checks of a unit whose quiet period has not elapsed (bounded so huge settleMs still polls). */
+const MAX_RECHECK_MS = 5_000;
+const MIN_RECHECK_MS = 50;
+
+export function createSettler(options: SettlerOptions): Settler {
+  const { clock, settleMs } = options;
+  const entries = new Map<string, Entry>();
+  let idleWaiters: Array<() => void> = [];
+  let closed = false;
+
+  const notifyIdle = () => {
+    if (entries.size > 0) return;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const w of waiters) w();
+  };
+
+  const schedule = (unitPath: string, entry: Entry, delayMs: number) => {
+    entry.cancelTimer?.();
+    entry.cancelTimer = clock.setTimer(() => {
+      entry.cancelTimer = undefined;
+      void check(unitPath, entry);
+    }, delayMs);
+  };
+
+  const check = async (unitPath: string, entry: Entry): Promise<void> => {
+    if (closed) return;
+    entry.checking = true;
+    entry.dirty = false;
+    let snap: UnitSnapshot | undefined;
+    try {
+      snap = await options.snapshot(unitPath);
+    } catch (error) {
+      entry.checking = false;
+      options.onError(unitPath, error);
+      entries.delete(unitPath);
+      notifyIdle();
+      return;
+    }
+    entry.checking = false;
+    if (closed || entries.get(unitPath) !== entry) return;
+    const now = clock.now();
+    if (snap === undefined) {
+      entries.delete(unitPath);
+      notifyIdle();
+      return;
+    }
+    const signature = signatureOf(snap.files);
+    if (entry.signature !== undefined && signature !== entry.signature) entry.lastChangeAt = now;
+    entry.signature = signature;
+    // An mtime in the future (clock skew, NFS) counts as "now", so it cannot block forever.
+    const newestMtime = Math.min(now, Math.max(0, ...snap.files.map((f) => f.mtimeMs)));
+    const readyAt = Math.max(newestMtime, entry.lastChangeAt) + settleMs;
+    if (now >= readyAt && !entry.dirty) {
+      entries.delete(unitPath);
+      options.onSettled({ unitPath, unitKind: snap.unitKind, unitBucketPath: snap.unitBucketPath, files: snap.files, settledAtMs: now });
+      notifyIdle();
+      return;
+    }
+    if (!entry.reportedUnsettled && now - entry.firstSeenAt >= options.settleTimeoutMs) {
+      entry.reportedUnsettled = true;
+      options.onUnsettled(unitPath, now - entry.firstSeenAt);
+    }
+    schedule(unitPath, entry, Math.min(MAX_RECHECK_MS, Math.max(MIN_RECHECK_MS, readyAt - now)));
+  };
+
+  return {
+    touch(unitPath, how) {
+      if (closed) return;
+      const now = clock.now();
+      let entry = entries.get(unitPath);
+      if (entry === undefined) {
+        entry = {
+          firstSeenAt: now,
+          lastChangeAt: how.changed ? now : 0,
+          signature: undefined,
+          cancelTimer: undefined,
+          checking: false,
+          dirty: false,
+          reportedUnsettled: false,
+        };
+        entries.set(unitPath, entry);
+        schedule(unitPath, entry, 0);
+        return;
+      }
+      if (how.changed) entry.lastChangeAt = now;
+      if (entry.checking) entry.dirty = true;
+    },
+    waiting: () => [...entries.keys()],
+    forget(unitPath) {
+      entries.get(unitPath)?.cancelTimer?.();
+      entries.delete(unitPath);
+      notifyIdle();
+    },
+    whenIdle: () => (entries.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
+    close() {
+      closed = true;
+      for (const e of entries.values()) e.cancelTimer?.();
+      entries.clear();
+      notifyIdle();
+    },
+  };
+}
+
+function signatureOf(files: readonly SettledFile[]): string {
+  return files
+    .map((f) => `${f.localPath}\0${f.sizeBytes}\0${f.mtimeMs}\0${f.ino}`)
+    .sort()
+    .join('\n');
+}

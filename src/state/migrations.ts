@@ -1,0 +1,31 @@
+/**
+ * Schema migrations, applied in order inside one transaction each. PRAGMA user_version holds
+ * the number applied. Never edit a released migration: append a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: files and the identity of the outbox/bucket pair this state belongs to.
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE files (
+    local_path       TEXT PRIMARY KEY,          -- relative to the outbox, '/'-separated
+    unit_path        TEXT NOT NULL,             -- the artifact: itself, or its unit directory
+    bucket_path      TEXT NOT NULL,
+    size_bytes       INTEGER NOT NULL,
+    mtime_ms         REAL NOT NULL,
+    ino              INTEGER NOT NULL,
+    content_hash     TEXT,                      -- once known (sha256 or xet hash, prefixed)
+    state            TEXT NOT NULL CHECK (state IN ('pending','uploading','uploaded','failed','rejected','conflict')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    last_error       TEXT,
+    local_present    INTEGER NOT NULL DEFAULT 1,
+    first_seen_at    INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    uploaded_at      INTEGER,                   -- set once this agent has written bucket_path
+    uploaded_size    INTEGER,                   -- fingerprint of the version now in the bucket
+    uploaded_mtime_ms REAL,
+    uploaded_ino     INTEGER
+  );
+  CREATE INDEX files_state ON files (state);
+  CREATE INDEX files_bucket_path ON files (bucket_path);
+  `,
+];

@@ -1,0 +1,277 @@
+/**
+ * Stage "record": the durable memory of what has been delivered. An embedded SQLite database
+ * in WAL mode, so a crash at any moment leaves the last committed state, and `status` can read
+ * while the daemon writes.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { OutboxError } from '../core/errors.js';
+import { ARTIFACT_STATES, type ArtifactState, type Fingerprint } from '../core/types.js';
+import { MIGRATIONS } from './migrations.js';
+
+export const STATE_FILE = 'state.sqlite';
+
+export interface StateIdentity {
+  outbox: string;
+  bucket: string;
+  agentId: string;
+}
+
+export interface FileRecord extends Fingerprint {
+  localPath: string;
+  unitPath: string;
+  bucketPath: string;
+  contentHash: string | undefined;
+  state: ArtifactState;
+  attempts: number;
+  lastError: string | undefined;
+  localPresent: boolean;
+  firstSeenAt: number;
+  updatedAt: number;
+  uploadedAt: number | undefined;
+  /** The version that is in the bucket, when one is. */
+  uploaded: Fingerprint | undefined;
+}
+
+interface Row {
+  local_path: string;
+  unit_path: string;
+  bucket_path: string;
+  size_bytes: number;
+  mtime_ms: number;
+  ino: number;
+  content_hash: string | null;
+  state: ArtifactState;
+  attempts: number;
+  last_error: string | null;
+  local_present: number;
+  first_seen_at: number;
+  updated_at: number;
+  uploaded_at: number | null;
+  uploaded_size: number | null;
+  uploaded_mtime_ms: number | null;
+  uploaded_ino: number | null;
+}
+
+export interface TrackedFile extends Fingerprint {
+  localPath: string;
+  unitPath: string;
+  bucketPath: string;
+}
+
+export class StateStore {
+  readonly file: string;
+  readonly #db: Database.Database;
+  readonly #now: () => number;
+
+  private constructor(file: string, db: Database.Database, now: () => number) {
+    this.file = file;
+    this.#db = db;
+    this.#now = now;
+  }
+
+  /**
+   * Opens (creating and migrating) the state of one outbox → bucket pair. A state directory
+   * that belongs to another pair is refused: mixing them would skip uploads that never happened.
+   */
+  static open(dir: string, identity: StateIdentity, options: { now?: () => number; readonly?: boolean } = {}): StateStore {
+    const file = path.join(dir, STATE_FILE);
+    let db: Database.Database;
+    try {
+      if (!options.readonly) mkdirSync(dir, { recursive: true, mode: 0o700 });
+      db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+      db.pragma('busy_timeout = 5000');
+      if (!options.readonly) {
+        db.pragma('journal_mode = WAL');
+        // NORMAL in WAL mode: a power loss may drop the last commits but never corrupts.
+        db.pragma('synchronous = NORMAL');
+      }
+    } catch (error) {
+      throw new OutboxError('HFO_STATE_INVALID', `cannot open the state database ${file}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    const store = new StateStore(file, db, options.now ?? Date.now);
+    if (!options.readonly) store.#migrate();
+    store.#checkIdentity(identity, options.readonly ?? false);
+    return store;
+  }
+
+  #migrate(): void {
+    const current = this.#db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new OutboxError(
+        'HFO_STATE_INVALID',
+        `the state database ${this.file} was written by a newer hf-outbox (schema ${current}); upgrade hf-outbox`,
+      );
+    }
+    for (let version = current; version < MIGRATIONS.length; version++) {
+      this.#db.transaction(() => {
+        this.#db.exec(MIGRATIONS[version] as string);
+        this.#db.pragma(`user_version = ${version + 1}`);
+      })();
+    }
+  }
+
+  #checkIdentity(identity: StateIdentity, readonly: boolean): void {
+    const rows = this.#db.prepare('SELECT key, value FROM meta').all() as Array<{ key: string; value: string }>;
+    const stored = Object.fromEntries(rows.map((r) => [r.key, r.value]));
+    if (rows.length === 0) {
+      if (readonly) return;
+      const insert = this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+      this.#db.transaction(() => {
+        for (const [k, v] of Object.entries(identity)) insert.run(k, v);
+      })();
+      return;
+    }
+    for (const [k, v] of Object.entries(identity)) {
+      if (stored[k] !== v) {
+        throw new OutboxError(
+          'HFO_STATE_INVALID',
+          `the state directory ${path.dirname(this.file)} belongs to ${stored['outbox']} → ${stored['bucket']} ` +
+            `(agent ${stored['agentId']}), not ${identity.outbox} → ${identity.bucket} (agent ${identity.agentId}); ` +
+            'give this outbox its own --state-dir',
+        );
+      }
+    }
+  }
+
+  get(localPath: string): FileRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM files WHERE local_path = ?').get(localPath) as Row | undefined;
+    return row && toRecord(row);
+  }
+
+  all(): FileRecord[] {
+    return (this.#db.prepare('SELECT * FROM files ORDER BY local_path').all() as Row[]).map(toRecord);
+  }
+
+  /** True when this exact version (fingerprint) is already in the bucket at this path. */
+  isDelivered(file: TrackedFile): boolean {
+    const r = this.get(file.localPath);
+    return (
+      r !== undefined &&
+      r.state === 'uploaded' &&
+      r.bucketPath === file.bucketPath &&
+      r.uploaded !== undefined &&
+      r.uploaded.sizeBytes === file.sizeBytes &&
+      r.uploaded.mtimeMs === file.mtimeMs &&
+      r.uploaded.ino === file.ino
+    );
+  }
+
+  /** True once this agent has written the bucket path (so writing it again overwrites our own file). */
+  hasWritten(bucketPath: string): boolean {
+    return this.#db.prepare('SELECT 1 FROM files WHERE bucket_path = ? AND uploaded_at IS NOT NULL LIMIT 1').get(bucketPath) !== undefined;
+  }
+
+  /** Records a new version as pending. Keeps the uploaded fingerprint: the bucket still holds that one. */
+  markPending(file: TrackedFile): void {
+    const now = this.#now();
+    this.#db
+      .prepare(
+        `INSERT INTO files (local_path, unit_path, bucket_path, size_bytes, mtime_ms, ino, state, attempts, local_present, first_seen_at, updated_at)
+         VALUES (@localPath, @unitPath, @bucketPath, @sizeBytes, @mtimeMs, @ino, 'pending', 0, 1, @now, @now)
+         ON CONFLICT (local_path) DO UPDATE SET
+           unit_path = excluded.unit_path, bucket_path = excluded.bucket_path,
+           size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms, ino = excluded.ino,
+           content_hash = NULL, state = 'pending', attempts = CASE WHEN files.state = 'pending' THEN files.attempts ELSE 0 END,
+           last_error = NULL, local_present = 1, updated_at = @now`,
+      )
+      .run({ ...file, now });
+  }
+
+  /** Recorded before the upload starts, so a crash mid-upload leaves `uploading` and a restart redoes it. */
+  markUploading(localPaths: readonly string[]): void {
+    const stmt = this.#db.prepare(
+      `UPDATE files SET state = 'uploading', attempts = attempts + 1, updated_at = ? WHERE local_path = ?`,
+    );
+    const now = this.#now();
+    this.#db.transaction(() => {
+      for (const p of localPaths) stmt.run(now, p);
+    })();
+  }
+
+  markUploaded(file: TrackedFile, contentHash?: string): void {
+    const now = this.#now();
+    this.#db
+      .prepare(
+        `UPDATE files SET state = 'uploaded', last_error = NULL, updated_at = @now, uploaded_at = @now,
+           size_bytes = @sizeBytes, mtime_ms = @mtimeMs, ino = @ino, content_hash = COALESCE(@contentHash, content_hash),
+           uploaded_size = @sizeBytes, uploaded_mtime_ms = @mtimeMs, uploaded_ino = @ino
+         WHERE local_path = @localPath`,
+      )
+      .run({ ...file, contentHash: contentHash ?? null, now });
+  }
+
+  /** Parks a file in a terminal-for-now state with the reason a person can act on. */
+  markProblem(file: TrackedFile, state: Extract<ArtifactState, 'failed' | 'rejected' | 'conflict'>, reason: string): void {
+    const now = this.#now();
+    this.#db
+      .prepare(
+        `INSERT INTO files (local_path, unit_path, bucket_path, size_bytes, mtime_ms, ino, state, attempts, last_error, local_present, first_seen_at, updated_at)
+         VALUES (@localPath, @unitPath, @bucketPath, @sizeBytes, @mtimeMs, @ino, @state, 0, @reason, 1, @now, @now)
+         ON CONFLICT (local_path) DO UPDATE SET
+           unit_path = excluded.unit_path, bucket_path = excluded.bucket_path,
+           size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms, ino = excluded.ino,
+           state = excluded.state, last_error = excluded.last_error, local_present = 1, updated_at = @now`,
+      )
+      .run({ ...file, state, reason, now });
+  }
+
+  /** Puts a file back to pending after a transient failure, keeping the reason for `status`. */
+  markRetry(localPath: string, reason: string): void {
+    this.#db
+      .prepare(`UPDATE files SET state = 'pending', last_error = ?, updated_at = ? WHERE local_path = ?`)
+      .run(reason, this.#now(), localPath);
+  }
+
+  /** The local copy is gone; what is in the bucket stays (deletes never propagate). */
+  markLocalGone(localPath: string): void {
+    this.#db.prepare('UPDATE files SET local_present = 0, updated_at = ? WHERE local_path = ?').run(this.#now(), localPath);
+  }
+
+  /** At start: uploads cut off by a crash are pending again. Returns how many. */
+  requeueInterrupted(): number {
+    return this.#db
+      .prepare(`UPDATE files SET state = 'pending', updated_at = ? WHERE state = 'uploading'`)
+      .run(this.#now()).changes;
+  }
+
+  counts(): Record<ArtifactState, number> {
+    const counts = Object.fromEntries(ARTIFACT_STATES.map((s) => [s, 0])) as Record<ArtifactState, number>;
+    const rows = this.#db.prepare('SELECT state, COUNT(*) AS n FROM files GROUP BY state').all() as Array<{
+      state: ArtifactState;
+      n: number;
+    }>;
+    for (const r of rows) counts[r.state] = r.n;
+    return counts;
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
+
+function toRecord(r: Row): FileRecord {
+  return {
+    localPath: r.local_path,
+    unitPath: r.unit_path,
+    bucketPath: r.bucket_path,
+    sizeBytes: r.size_bytes,
+    mtimeMs: r.mtime_ms,
+    ino: r.ino,
+    contentHash: r.content_hash ?? undefined,
+    state: r.state,
+    attempts: r.attempts,
+    lastError: r.last_error ?? undefined,
+    localPresent: r.local_present === 1,
+    firstSeenAt: r.first_seen_at,
+    updatedAt: r.updated_at,
+    uploadedAt: r.uploaded_at ?? undefined,
+    uploaded:
+      r.uploaded_size === null || r.uploaded_mtime_ms === null || r.uploaded_ino === null
+        ? undefined
+        : { sizeBytes: r.uploaded_size, mtimeMs: r.uploaded_mtime_ms, ino: r.uploaded_ino },
+  };
+}
