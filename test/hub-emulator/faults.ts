@@ -1,0 +1,47 @@
+/** Injected faults, matched per endpoint in the order they were added. */
+import type { EndpointName, FaultRule } from './types.js';
+
+/** What to do to one request: wait first, then possibly replace the real answer. */
+export interface FaultDecision {
+  latencyMs: number;
+  terminal?: FaultRule;
+}
+
+interface ActiveRule {
+  rule: FaultRule;
+  remaining: number;
+}
+
+export class FaultSet {
+  private rules: ActiveRule[] = [];
+
+  add(rule: FaultRule): void {
+    const probability = rule.probability ?? 1;
+    if (!(probability >= 0 && probability <= 1)) throw new RangeError('probability must be within 0..1');
+    this.rules.push({ rule, remaining: rule.times ?? Number.POSITIVE_INFINITY });
+  }
+
+  clear(): void {
+    this.rules = [];
+  }
+
+  /**
+   * Every latency rule that fires adds up; the first status/rate-limit/drop rule that fires decides
+   * the answer. Only rules that fire use up one of their `times`.
+   */
+  decide(endpoint: EndpointName): FaultDecision {
+    const decision: FaultDecision = { latencyMs: 0 };
+    for (const active of this.rules) {
+      const { rule } = active;
+      if (rule.endpoint !== '*' && rule.endpoint !== endpoint) continue;
+      if (active.remaining <= 0) continue;
+      if (rule.kind !== 'latency' && decision.terminal) continue;
+      if (Math.random() >= (rule.probability ?? 1)) continue;
+      active.remaining--;
+      if (rule.kind === 'latency') decision.latencyMs += rule.latencyMs ?? 0;
+      else decision.terminal = rule;
+    }
+    this.rules = this.rules.filter((active) => active.remaining > 0);
+    return decision;
+  }
+}

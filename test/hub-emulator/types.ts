@@ -1,0 +1,102 @@
+/** Public types of the emulator; other test suites and benchmarks code against these. */
+
+export type EndpointName =
+  | 'create'
+  | 'bucket-info'
+  | 'delete-bucket'
+  | 'tree'
+  | 'paths-info'
+  | 'write-token'
+  | 'read-token'
+  | 'batch'
+  | 'resolve'
+  | 'xorb'
+  | 'shard'
+  | 'dedup'
+  | 'reconstruction'
+  | 'file-chunk-hashes'
+  | 'xorb-read'
+  | 'not-found';
+
+export interface TokenGrant {
+  write: boolean;
+  /** When set, the token only reaches buckets in these namespaces. */
+  namespaces?: string[];
+}
+
+export interface HubEmulatorOptions {
+  /** Default 0 (ephemeral). */
+  port?: number;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Accepted hf_ tokens. Default { hf_emulator_write_token: { write: true } }. */
+  tokens?: Record<string, TokenGrant>;
+  /** 'ns/name' buckets that exist (public) at start. */
+  buckets?: string[];
+  /** Tree listing page size. Default 1000. */
+  treePageSize?: number;
+  /**
+   * Lifetime of CAS tokens and signed xorb URLs, in seconds. Default 3600. The client caches write
+   * tokens per token URL while exp > now + 60 s, so a value <= 60 makes it fetch a token every time.
+   */
+  casTokenTtlSeconds?: number;
+}
+
+export interface FaultRule {
+  endpoint: EndpointName | '*';
+  kind: 'status' | 'rate-limit' | 'latency' | 'drop';
+  /** For 'status', e.g. 500 or 503. Default 500. */
+  status?: number;
+  /** For 'rate-limit': 429 with Retry-After and RateLimit headers. Default 1. */
+  retryAfterSeconds?: number;
+  /** For 'latency'. */
+  latencyMs?: number;
+  /** 0..1, default 1. */
+  probability?: number;
+  /** Apply at most N times, then expire. Default unlimited. */
+  times?: number;
+}
+
+export interface RequestLogEntry {
+  /** Arrival time, ms since the epoch. */
+  t: number;
+  endpoint: string;
+  method: string;
+  path: string;
+  /** Final status; 0 while in flight or when the connection was dropped. */
+  status: number;
+}
+
+export interface HubEmulatorCounters {
+  requests: Record<string, number>;
+  totalRequests: number;
+  /** Request body bytes. */
+  bytesReceived: number;
+  /** Most requests that arrived within any sliding 1000 ms window. */
+  peakRequestsPerSecond: number;
+  peakConcurrentRequests: number;
+  requestLog: RequestLogEntry[];
+}
+
+export interface HubEmulator {
+  /** http://host:PORT, no trailing slash. */
+  readonly url: string;
+  readonly port: number;
+  counters(): HubEmulatorCounters;
+  resetCounters(): void;
+  addFault(rule: FaultRule): void;
+  clearFaults(): void;
+  createBucket(id: string): void;
+  /** The emulator's own rebuild of a stored file's bytes from its xorbs; undefined if absent. */
+  readFile(bucketId: string, path: string): Buffer | undefined;
+  /** All file paths in a bucket, sorted. */
+  listPaths(bucketId: string): string[];
+  fileInfo(bucketId: string, path: string): { size: number; xetHash: string; uploadedAt: string } | undefined;
+  /** Put a file directly (as if another agent uploaded it), bypassing HTTP. Throws if the bucket is missing. */
+  seedFile(bucketId: string, path: string, bytes: Uint8Array): void;
+  /** Close the listener (dropping open connections) but keep all state. */
+  stopListening(): Promise<void>;
+  /** Listen again on the same port with the same state. */
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
