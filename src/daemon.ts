@@ -265,6 +265,15 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         this.#log.debug({ local: file.localPath, remote: file.bucketPath }, 'up to date');
         continue;
       }
+      const holder = this.#deps.state.otherHolder(file.bucketPath, file.localPath);
+      if (holder !== undefined) {
+        this.#problem(
+          tracked,
+          'rejected',
+          `${file.localPath} and ${holder} both map to ${file.bucketPath}; rename one of them (the first one keeps the name)`,
+        );
+        continue;
+      }
       this.#deps.state.markPending(tracked);
       this.#queue.add({ file: tracked, enqueuedAt: this.#deps.clock.now() });
     }

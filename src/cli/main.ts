@@ -43,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
         (await import('./plan.js')).runPlan(await loadContext(settingsFromArgv(args)), { json: args['json'] === true }),
       ),
     )
+    // A flag given twice keeps its last value, like most CLIs (lists are still repeatable).
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .strict()
     .help()
     .alias('h', 'help')

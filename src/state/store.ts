@@ -165,6 +165,16 @@ export class StateStore {
     return this.#db.prepare('SELECT 1 FROM files WHERE bucket_path = ? AND uploaded_at IS NOT NULL LIMIT 1').get(bucketPath) !== undefined;
   }
 
+  /** Another local file, still present, that maps to the same bucket path (a name collision). */
+  otherHolder(bucketPath: string, localPath: string): string | undefined {
+    const row = this.#db
+      .prepare(
+        `SELECT local_path FROM files WHERE bucket_path = ? AND local_path <> ? AND local_present = 1 AND state <> 'rejected' LIMIT 1`,
+      )
+      .get(bucketPath, localPath) as { local_path: string } | undefined;
+    return row?.local_path;
+  }
+
   /** Records a new version as pending. Keeps the uploaded fingerprint: the bucket still holds that one. */
   markPending(file: TrackedFile): void {
     const now = this.#now();
