@@ -90,7 +90,9 @@ export function createBatchQueue<T>(options: BatchQueueOptions<T>): BatchQueue<T
   const flush = () => {
     cancelLinger?.();
     cancelLinger = undefined;
-    const wanted = Math.min(options.concurrency, Math.ceil(waiting.size / options.maxBatchItems) || 0);
+    let large = 0;
+    for (const w of waiting.values()) if (options.sizeBytes(w.item) >= options.maxBatchBytes) large++;
+    const wanted = Math.min(options.concurrency, large + Math.ceil((waiting.size - large) / options.maxBatchItems));
     for (let i = queue.size; i < wanted; i++) void queue.add(task);
     const waiters = lingerWaiters;
     lingerWaiters = [];

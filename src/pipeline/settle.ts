@@ -43,6 +43,9 @@ interface Entry {
   firstSeenAt: number;
   lastChangeAt: number;
   signature: string | undefined;
+  /** Newest mtime in the current signature, and when that signature was first seen. */
+  newestMtimeMs: number;
+  signatureSeenAt: number;
   cancelTimer: (() => void) | undefined;
   checking: boolean;
   /** A touch arrived while a check was reading the disk: look again before releasing. */
@@ -98,11 +101,21 @@ export function createSettler(options: SettlerOptions): Settler {
       return;
     }
     const signature = signatureOf(snap.files);
-    if (entry.signature !== undefined && signature !== entry.signature) entry.lastChangeAt = now;
-    entry.signature = signature;
-    // An mtime in the future (clock skew, NFS) counts as "now", so it cannot block forever.
-    const newestMtime = Math.min(now, Math.max(0, ...snap.files.map((f) => f.mtimeMs)));
-    const readyAt = Math.max(newestMtime, entry.lastChangeAt) + settleMs;
+    const rawNewest = Math.max(0, ...snap.files.map((f) => f.mtimeMs));
+    if (signature !== entry.signature) {
+      if (entry.signature !== undefined) {
+        // It changed since the last look. A forward-moving mtime says when; otherwise (a rename,
+        // a preserved or skewed mtime) the change is dated to this look.
+        const mtimeMoved = rawNewest > entry.newestMtimeMs && rawNewest <= now;
+        entry.lastChangeAt = Math.max(entry.lastChangeAt, mtimeMoved ? rawNewest : now);
+      }
+      entry.signature = signature;
+      entry.newestMtimeMs = rawNewest;
+      entry.signatureSeenAt = now;
+    }
+    // An mtime in the future (clock skew, NFS) counts from when we first saw it, so it cannot block forever.
+    const newest = rawNewest > now ? entry.signatureSeenAt : rawNewest;
+    const readyAt = Math.max(newest, entry.lastChangeAt) + settleMs;
     if (now >= readyAt && !entry.dirty) {
       entries.delete(unitPath);
       options.onSettled({ unitPath, unitKind: snap.unitKind, unitBucketPath: snap.unitBucketPath, files: snap.files, settledAtMs: now });
@@ -126,6 +139,8 @@ export function createSettler(options: SettlerOptions): Settler {
           firstSeenAt: now,
           lastChangeAt: how.changed ? now : 0,
           signature: undefined,
+          newestMtimeMs: 0,
+          signatureSeenAt: now,
           cancelTimer: undefined,
           checking: false,
           dirty: false,

@@ -1,0 +1,102 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { systemClock } from '../../src/adapters/system-clock.js';
+import { createBatchQueue } from '../../src/pipeline/queue.js';
+
+interface Item {
+  id: string;
+  size: number;
+  prio: number;
+}
+
+function harness(concurrency = 2, work = (_b: Item[]) => Promise.resolve()) {
+  const calls: string[][] = [];
+  const q = createBatchQueue<Item>({
+    clock: systemClock,
+    concurrency,
+    lingerMs: 100,
+    maxLingerMs: 1000,
+    maxBatchItems: 100,
+    maxBatchBytes: 1000,
+    key: (i) => i.id,
+    sizeBytes: (i) => i.size,
+    priority: (i) => i.prio,
+    run: async (batch) => {
+      calls.push(batch.map((i) => i.id));
+      await work(batch);
+    },
+    onError: (e) => {
+      throw e;
+    },
+  });
+  return { q, calls };
+}
+
+describe('batch queue', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('sends 300 small files that arrive together in 3 calls of 100', async () => {
+    const h = harness();
+    for (let i = 0; i < 300; i++) h.q.add({ id: `f${i}`, size: 1, prio: 0 });
+    const idle = h.q.onIdle();
+    await vi.runAllTimersAsync();
+    await idle;
+    expect(h.calls.map((c) => c.length)).toEqual([100, 100, 100]);
+  });
+
+  it('groups files that arrive a few milliseconds apart (linger) and sends a large file alone', async () => {
+    const h = harness();
+    for (let i = 0; i < 5; i++) {
+      h.q.add({ id: `s${i}`, size: 10, prio: 1 });
+      await vi.advanceTimersByTimeAsync(20);
+    }
+    h.q.add({ id: 'big', size: 5000, prio: 1 });
+    const idle = h.q.onIdle();
+    await vi.runAllTimersAsync();
+    await idle;
+    expect(h.calls).toEqual([['s0', 's1', 's2', 's3', 's4'], ['big']]);
+  });
+
+  it('takes the highest priority first, oldest first within a class', async () => {
+    const h = harness(1);
+    h.q.add({ id: 'ckpt', size: 5000, prio: 3 });
+    h.q.add({ id: 'result-old', size: 5000, prio: 0 });
+    h.q.add({ id: 'script', size: 5000, prio: 1 });
+    h.q.add({ id: 'result-new', size: 5000, prio: 0 });
+    const idle = h.q.onIdle();
+    await vi.runAllTimersAsync();
+    await idle;
+    expect(h.calls.flat()).toEqual(['result-old', 'result-new', 'script', 'ckpt']);
+  });
+
+  it('keeps only the newest version of an item that is still waiting', async () => {
+    const h = harness();
+    h.q.add({ id: 'a', size: 1, prio: 0 });
+    h.q.add({ id: 'a', size: 2, prio: 0 });
+    const idle = h.q.onIdle();
+    await vi.runAllTimersAsync();
+    await idle;
+    expect(h.calls).toEqual([['a']]);
+  });
+
+  it('never runs more than `concurrency` calls at once', async () => {
+    let running = 0;
+    let peak = 0;
+    const h = harness(2, async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 50));
+      running--;
+    });
+    for (let i = 0; i < 10; i++) h.q.add({ id: `big${i}`, size: 5000, prio: 0 });
+    const idle = h.q.onIdle();
+    await vi.runAllTimersAsync();
+    await idle;
+    expect(h.calls).toHaveLength(10);
+    expect(peak).toBe(2);
+  });
+});
