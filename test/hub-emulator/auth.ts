@@ -17,7 +17,8 @@ export type HubAuth = { kind: 'anonymous' } | { kind: 'invalid' } | { kind: 'tok
 export function hubAuth(header: string | undefined, tokens: Record<string, TokenGrant>): HubAuth {
   if (header === undefined) return { kind: 'anonymous' };
   const match = /^Bearer\s+(\S+)$/iu.exec(header.trim());
-  const grant = match?.[1] !== undefined ? tokens[match[1]] : undefined;
+  const token = match?.[1];
+  const grant = token !== undefined && Object.hasOwn(tokens, token) ? tokens[token] : undefined;
   return grant ? { kind: 'token', grant } : { kind: 'invalid' };
 }
 

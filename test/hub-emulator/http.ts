@@ -110,11 +110,17 @@ export function readBody(req: IncomingMessage, limit: number, onBytes: (n: numbe
       }
       received += chunk.byteLength;
     });
+    let ended = false;
     req.on('end', () => {
+      ended = true;
       if (tooLarge) resolve({ body: Buffer.alloc(0), tooLarge });
       else resolve({ body: buffer ? buffer.subarray(0, received) : Buffer.concat(parts), tooLarge });
     });
     req.on('error', reject);
+    // An aborted upload may close without 'end' or 'error'; don't leave the exchange hanging.
+    req.on('close', () => {
+      if (!ended) reject(new Error('request closed before its body ended'));
+    });
   });
 }
 

@@ -65,7 +65,9 @@ function parseJson(ex: Exchange): unknown {
   }
 }
 
-function fileEntry(file: BucketFile): Record<string, unknown> {
+type TreeEntry = Record<string, unknown> & { path: string };
+
+function fileEntry(file: BucketFile): TreeEntry {
   return { type: 'file', path: file.path, size: file.size, xetHash: file.xetHash, mtime: file.mtime, uploadedAt: file.uploadedAt };
 }
 
@@ -129,20 +131,20 @@ export function listTree(app: App, ex: Exchange): void {
   const cursorParam = ex.query.get('cursor');
   const after = cursorParam ? Buffer.from(cursorParam, 'base64url').toString('utf8') : undefined;
 
-  let entries: Array<Record<string, unknown> & { path: string }>;
+  let entries: TreeEntry[];
   if (recursive) {
-    entries = [...bucket.files.values()].filter((f) => f.path.startsWith(path)).map(fileEntry) as typeof entries;
+    entries = [...bucket.files.values()].filter((f) => f.path.startsWith(path)).map(fileEntry);
   } else {
     const folder = path.replace(/\/+$/u, '');
     const prefix = folder ? `${folder}/` : '';
     const exact = folder ? bucket.files.get(folder) : undefined;
-    const children = new Map<string, Record<string, unknown> & { path: string }>();
+    const children = new Map<string, TreeEntry>();
     for (const file of bucket.files.values()) {
       if (!file.path.startsWith(prefix)) continue;
       const rest = file.path.slice(prefix.length);
       const slash = rest.indexOf('/');
       if (slash < 0) {
-        children.set(file.path, fileEntry(file) as Record<string, unknown> & { path: string });
+        children.set(file.path, fileEntry(file));
         continue;
       }
       const dirPath = prefix + rest.slice(0, slash);
@@ -150,7 +152,7 @@ export function listTree(app: App, ex: Exchange): void {
       const latest = dir && String(dir.uploadedAt) > file.uploadedAt ? String(dir.uploadedAt) : file.uploadedAt;
       children.set(dirPath, { type: 'directory', path: dirPath, uploadedAt: latest });
     }
-    if (exact) children.set(exact.path, fileEntry(exact) as Record<string, unknown> & { path: string });
+    if (exact) children.set(exact.path, fileEntry(exact));
     if (folder && children.size === 0) throw new HttpError(404, `Entry not found: ${folder}`, 'EntryNotFound');
     entries = [...children.values()];
   }
