@@ -55,9 +55,10 @@ export interface HubFetchOptions {
   maxRequestsPerSecond?: number;
   /**
    * Token bucket on request body bytes, in bytes per second; it holds one second's budget.
-   * A request reserves its body's size before it starts and waits until the bucket is out of
-   * debt, so a body larger than one second's budget still goes, after a proportional wait.
-   * Bodies of unknown size (FormData, streams) are not throttled. `0` or undefined means no limit.
+   * A request starts once the bucket holds its body's size (a full bucket, for a body larger
+   * than that) and then takes its whole size, so an oversized body still goes and the requests
+   * after it wait in proportion to its size. Retries pay again. Bodies of unknown size
+   * (FormData, streams) are not throttled. `0` or undefined means no limit.
    * @default 0
    */
   maxUploadBytesPerSecond?: number;
@@ -213,9 +214,10 @@ export function createHubFetch(options: HubFetchOptions): HubFetch {
 
   function scheduleProbe(serverDelayMs: number): number {
     // Equal jitter, not full jitter: the delay must really grow, or a string of small random
-    // draws would let a burst of probes through during an outage.
+    // draws would let a burst of probes through during an outage. Capped like any backoff, even
+    // when a server asks for longer: no caller should wait more than maxDelayMs for one probe.
     const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** reopenCount);
-    const delayMs = Math.max(serverDelayMs, ceiling / 2 + (random() * ceiling) / 2);
+    const delayMs = Math.min(policy.maxDelayMs, Math.max(serverDelayMs, ceiling / 2 + (random() * ceiling) / 2));
     probeAt = clock.now() + delayMs;
     probeOut = false;
     wakeBreakerWaiters(); // so they wait for the new probe time
@@ -261,18 +263,31 @@ export function createHubFetch(options: HubFetchOptions): HubFetch {
     return (starts[0] ?? now) + WINDOW_MS + 1 - now;
   }
 
-  async function waitForBreaker(signal: AbortSignal | undefined): Promise<void> {
-    for (let ms = breakerWaitMs(clock.now()); ms !== 0; ms = breakerWaitMs(clock.now())) {
-      await wait(ms, signal, true);
-    }
+  // ---- upload-bytes token bucket (holds one second's budget) ----
+  let tokens = bytesPerSecond;
+  let refilledAt = clock.now();
+
+  /**
+   * A body may start once the bucket holds its size, or is full when the body is larger than the
+   * bucket. Its whole size is then taken, so an oversized body leaves a debt that the requests
+   * after it wait out: the long-run rate holds and nothing waits forever.
+   */
+  function bytesWaitMs(now: number, bytes: number): number {
+    if (bytesPerSecond === 0 || bytes === 0) return 0;
+    tokens = Math.min(bytesPerSecond, tokens + ((now - refilledAt) * bytesPerSecond) / 1000);
+    refilledAt = now;
+    const missing = Math.min(bytes, bytesPerSecond) - tokens;
+    return missing <= 0 ? 0 : Math.ceil((missing * 1000) / bytesPerSecond);
   }
 
   /**
-   * Waits until the breaker and the window both let a request start, then claims the slot (and
-   * the probe, when the breaker is open). The check and the claim happen in one synchronous step,
-   * so no other request can slip in between. Returns whether this attempt is the probe.
+   * Waits until the breaker, the request window and the byte bucket all let this attempt start,
+   * then claims all three (and the probe slot, when the breaker is open) in one synchronous step,
+   * so nothing can change between the check and the start. Claiming nothing while waiting means
+   * an outage does not bank budget that would all be spent in one burst when it ends.
+   * Returns whether this attempt is the breaker's probe.
    */
-  async function admit(signal: AbortSignal | undefined): Promise<boolean> {
+  async function admit(bodyBytes: number, signal: AbortSignal | undefined): Promise<boolean> {
     for (;;) {
       if (closed) throw closedError();
       signal?.throwIfAborted();
@@ -282,35 +297,15 @@ export function createHubFetch(options: HubFetchOptions): HubFetch {
         await wait(breakerMs, signal, true);
         continue;
       }
-      const windowMs = windowWaitMs(now);
-      if (windowMs !== 0) {
-        await wait(windowMs, signal);
+      const limiterMs = Math.max(windowWaitMs(now), bytesWaitMs(now, bodyBytes));
+      if (limiterMs !== 0) {
+        await wait(limiterMs, signal);
         continue;
       }
       if (maxPerSecond > 0) starts.push(now);
+      if (bytesPerSecond > 0) tokens -= bodyBytes;
       if (breakerOpen) probeOut = true;
       return breakerOpen;
-    }
-  }
-
-  // ---- upload-bytes token bucket ----
-  let tokens = bytesPerSecond;
-  let refilledAt = clock.now();
-
-  async function reserveBytes(bytes: number, signal: AbortSignal | undefined): Promise<void> {
-    if (bytesPerSecond === 0 || bytes === 0) return;
-    const now = clock.now();
-    tokens = Math.min(bytesPerSecond, tokens + ((now - refilledAt) * bytesPerSecond) / 1000);
-    refilledAt = now;
-    // Reserve first, then wait out the debt: reservations queue up in call order, and a body
-    // bigger than the bucket waits in proportion to its size instead of forever.
-    tokens -= bytes;
-    if (tokens >= 0) return;
-    try {
-      await wait(Math.ceil((-tokens * 1000) / bytesPerSecond), signal);
-    } catch (error) {
-      tokens += bytes; // never sent, so give the budget back
-      throw error;
     }
   }
 
@@ -342,11 +337,7 @@ export function createHubFetch(options: HubFetchOptions): HubFetch {
     stats.inFlight++;
     try {
       for (;;) {
-        // Wait out an open breaker before reserving bytes, so a long outage does not bank
-        // reservations that would all be spent in one burst when it ends.
-        if (bytesPerSecond > 0) await waitForBreaker(signal);
-        await reserveBytes(bodyBytes, signal);
-        const probe = await admit(signal);
+        const probe = await admit(bodyBytes, signal);
         attempts++;
         stats.requests++;
         stats.bytesSent += bodyBytes;
