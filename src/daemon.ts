@@ -7,7 +7,9 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config/parse.js';
 import { OutboxError, toOutboxError } from './core/errors.js';
-import type { BucketClient, Clock, OutboxFs, UploadSource } from './core/ports.js';
+import type { BucketClient, Clock, OutboxFs, RemoteEntry, UploadProgress, UploadSource } from './core/ports.js';
+import { sha256Of } from './hash/sha256.js';
+import { xetHashOf } from './hash/xet-hash.js';
 import type { SettledFile, SettledUnit } from './core/types.js';
 import type { Logger } from './log.js';
 import { compileRules, ignoredReason, mapPath, type CompiledRules } from './pipeline/naming.js';
@@ -23,6 +25,11 @@ export interface OutboxDeps {
   state: StateStore;
   clock: Clock;
   logger: Logger;
+}
+
+export interface OutboxOptions {
+  /** A bucket file this agent has no record of, identical to the local one, is adopted instead of a conflict. */
+  adopt?: boolean;
 }
 
 export interface UploadedEvent {
@@ -43,6 +50,7 @@ export interface ProblemEvent {
 export interface OutboxEvents {
   settled: [SettledUnit];
   uploaded: [UploadedEvent];
+  adopted: [{ localPath: string; bucketPath: string }];
   problem: [ProblemEvent];
   unsettled: [{ unitPath: string; changingForMs: number }];
 }
@@ -60,6 +68,14 @@ const BATCH_LINGER_MS = 100;
 const BATCH_MAX_LINGER_MS = 1_000;
 /** A transient failure (network, 5xx) that outlived the request retries waits this long before the next try. */
 const REQUEUE_DELAY_MS = 30_000;
+/** Failed files (permanent errors) are tried again this often, and at once on SIGHUP. */
+const FAILED_RETRY_MS = 15 * 60_000;
+/** Rescan interval once the watcher has given up (inotify limits). */
+const FALLBACK_RESCAN_MS = 30_000;
+/** How often a large upload reports its progress. */
+const PROGRESS_LOG_MS = 5_000;
+/** How often progress is written to the state store for `status`. */
+const PROGRESS_SAVE_MS = 1_000;
 
 /** Categories announced and used first: cheap, and what other agents wait for. */
 const CATEGORY_PRIORITY: Record<string, number> = { results: 0, scripts: 1 };
@@ -78,10 +94,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   /** Files reported as rejected, by path + fingerprint, so a rescan does not log them again. */
   readonly #reported = new Set<string>();
 
-  constructor(config: Config, deps: OutboxDeps) {
+  readonly #options: OutboxOptions;
+
+  constructor(config: Config, deps: OutboxDeps, options: OutboxOptions = {}) {
     super();
     this.config = config;
     this.#deps = deps;
+    this.#options = options;
     this.rules = compileRules({ agentId: config.agentId, unitCategories: config.unitCategories, ignore: config.ignore });
     this.#settler = createSettler({
       clock: deps.clock,
@@ -188,6 +207,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   async stop(): Promise<void> {
+    for (const cancel of this.#named.values()) cancel();
+    this.#named.clear();
     await this.#watcher?.close();
     this.#settler.close();
     for (const cancel of this.#retryTimers) cancel();
@@ -226,8 +247,67 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   #onWatchError(error: Error): void {
-    this.#log.error({ err: error }, 'watcher error; rescanning the outbox');
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EMFILE') {
+      // Out of inotify watches or file descriptors: stop relying on events and rescan often instead.
+      this.#log.error(
+        { code, rescanEveryMs: FALLBACK_RESCAN_MS },
+        code === 'ENOSPC'
+          ? 'out of inotify watches; falling back to periodic rescans. Raise the limit: sudo sysctl fs.inotify.max_user_watches=1048576 (persist it in /etc/sysctl.d/)'
+          : 'too many open files for the watcher; falling back to periodic rescans. Raise the limit (LimitNOFILE= in the unit, or ulimit -n)',
+      );
+      const watcher = this.#watcher;
+      this.#watcher = undefined;
+      void watcher?.close();
+      this.#schedule('rescan', FALLBACK_RESCAN_MS, () => this.#rescan('fallback'), true);
+    } else {
+      this.#log.error({ err: error }, 'watcher error; rescanning the outbox');
+    }
+    this.#rescan('watcher error');
+  }
+
+  #rescan(why: string): void {
+    this.#log.debug({ why }, 'rescanning the outbox');
     void this.scan().catch((e: unknown) => this.#log.error({ err: e }, 'rescan failed'));
+  }
+
+  /**
+   * Periodic work: a full rescan on a jittered interval (the watcher can miss events), and a slow
+   * retry of failed files. Call once the first scan is done.
+   */
+  startHousekeeping(): void {
+    const jittered = () => Math.round(this.config.rescanIntervalMs * (0.75 + Math.random() * 0.5));
+    const rescan = () => {
+      this.#rescan('periodic');
+      this.#schedule('rescan', jittered(), rescan);
+    };
+    this.#schedule('rescan', jittered(), rescan);
+    const retry = () => {
+      this.retryFailed(FAILED_RETRY_MS);
+      this.#schedule('failed-retry', FAILED_RETRY_MS, retry);
+    };
+    this.#schedule('failed-retry', FAILED_RETRY_MS, retry);
+  }
+
+  /** Sends failed files again (all of them with 0, as on SIGHUP; else those that failed at least `olderThanMs` ago). */
+  retryFailed(olderThanMs = 0): number {
+    const due = this.#deps.state.failedBefore(this.#deps.clock.now() - olderThanMs);
+    for (const record of due) this.#settler.touch(record.unitPath, { changed: false });
+    if (due.length > 0) this.#log.info({ files: due.length }, 'retrying failed uploads');
+    return due.length;
+  }
+
+  readonly #named = new Map<string, () => void>();
+
+  /** One timer per name; `repeat` re-arms it with the same delay. */
+  #schedule(name: string, delayMs: number, fn: () => void, repeat = false): void {
+    this.#named.get(name)?.();
+    const cancel = this.#deps.clock.setTimer(() => {
+      this.#named.delete(name);
+      fn();
+      if (repeat) this.#schedule(name, delayMs, fn, true);
+    }, delayMs);
+    this.#named.set(name, cancel);
   }
 
   async #snapshot(unitPath: string): Promise<UnitSnapshot | undefined> {
@@ -288,7 +368,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     const taken = fresh.length === 0 ? new Map() : await bucket.stat(fresh.map((j) => j.file.bucketPath));
     const go: Job[] = [];
     for (const job of batch) {
-      if (taken.has(job.file.bucketPath)) {
+      const remote = taken.get(job.file.bucketPath);
+      if (remote !== undefined && this.#options.adopt && (await this.#sameContent(job.file, remote))) {
+        state.markUploaded(job.file, remote.xetHash && `xet:${remote.xetHash}`);
+        this.#log.info({ local: job.file.localPath, remote: job.file.bucketPath }, 'adopted: the bucket already holds these exact bytes');
+        this.emit('adopted', { localPath: job.file.localPath, bucketPath: job.file.bucketPath });
+      } else if (remote !== undefined) {
         this.#problem(
           job.file,
           'conflict',
@@ -306,10 +391,19 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       sizeBytes: j.file.sizeBytes,
       local: { absPath: path.join(this.config.outbox, ...j.file.localPath.split('/')), fingerprint: j.file },
     }));
-    const started = clock.now();
-    const results = await bucket.upload(sources, { signal: this.#abort.signal });
-    const durationMs = clock.now() - started;
     const byPath = new Map(go.map((j) => [j.file.bucketPath, j]));
+    const started = clock.now();
+    const progress = new ProgressLog(clock, this.#log, started, (p) => {
+      const job = byPath.get(p.bucketPath);
+      if (job) state.setProgress({ ...p, localPath: job.file.localPath, startedAt: started, updatedAt: clock.now() });
+    });
+    let results;
+    try {
+      results = await bucket.upload(sources, { signal: this.#abort.signal, onProgress: (p) => progress.update(p) });
+    } finally {
+      state.clearProgress(go.map((j) => j.file.bucketPath));
+    }
+    const durationMs = clock.now() - started;
     for (const result of results) {
       const job = byPath.get(result.bucketPath);
       if (job === undefined) continue;
@@ -323,6 +417,20 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       } else {
         this.#onFileError(job, result.error);
       }
+    }
+  }
+
+  /** Compares by Xet hash when the bucket lists one (no download), else by reading both sides. */
+  async #sameContent(file: TrackedFile, remote: RemoteEntry): Promise<boolean> {
+    if (remote.sizeBytes !== file.sizeBytes) return false;
+    const local = () => this.#deps.fs.openVerified(path.join(this.config.outbox, ...file.localPath.split('/')), file);
+    try {
+      if (remote.xetHash) return (await xetHashOf(local())) === remote.xetHash;
+      const [a, b] = await Promise.all([sha256Of(local()), this.#deps.bucket.download(file.bucketPath).then(sha256Of)]);
+      return a === b;
+    } catch (error) {
+      this.#log.warn({ local: file.localPath, err: (error as Error).message }, 'could not compare with the bucket copy');
+      return false;
     }
   }
 
@@ -379,6 +487,45 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#reported.add(key);
     const why = kind === 'symlink' ? 'a symlink (links are never followed)' : `not a regular file (${kind})`;
     this.#log.warn({ local: relPath, remote: bucketPath }, `skipped: ${why}`);
+  }
+}
+
+/** Logs a line every PROGRESS_LOG_MS for each large file of an upload call, with percent and rate. */
+class ProgressLog {
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #startedAt: number;
+  readonly #lastLogAt = new Map<string, number>();
+  readonly #lastSavedAt = new Map<string, number>();
+  readonly #save: (p: UploadProgress) => void;
+
+  constructor(clock: Clock, log: Logger, startedAt: number, save: (p: UploadProgress) => void) {
+    this.#clock = clock;
+    this.#log = log;
+    this.#startedAt = startedAt;
+    this.#save = save;
+  }
+
+  update(p: UploadProgress): void {
+    const now = this.#clock.now();
+    if (now - (this.#lastSavedAt.get(p.bucketPath) ?? 0) >= PROGRESS_SAVE_MS) {
+      this.#lastSavedAt.set(p.bucketPath, now);
+      this.#save(p);
+    }
+    if (p.bytesTotal < LARGE_FILE_BYTES || p.bytesDone >= p.bytesTotal) return;
+    if (now - (this.#lastLogAt.get(p.bucketPath) ?? this.#startedAt) < PROGRESS_LOG_MS) return;
+    this.#lastLogAt.set(p.bucketPath, now);
+    const seconds = Math.max(0.001, (now - this.#startedAt) / 1000);
+    this.#log.info(
+      {
+        remote: p.bucketPath,
+        percent: Math.floor((100 * p.bytesDone) / p.bytesTotal),
+        bytesDone: p.bytesDone,
+        bytesTotal: p.bytesTotal,
+        bytesPerSecond: Math.round(p.bytesDone / seconds),
+      },
+      'uploading',
+    );
   }
 }
 

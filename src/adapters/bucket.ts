@@ -1,11 +1,46 @@
-/** Chooses the bucket backend for the configured target. */
+/** Chooses the bucket backend for the configured target, wrapped so it only ever writes our own names. */
 import type { Config } from '../config/parse.js';
-import type { BucketClient, OutboxFs } from '../core/ports.js';
+import type { BucketClient, Clock, OutboxFs } from '../core/ports.js';
+import type { Logger } from '../log.js';
+import { createHubFetch, type HubFetchEvent } from '../net/hub-fetch.js';
 import { LocalFolderBucket } from './local-bucket.js';
 
-export async function openBucket(config: Config, fs: OutboxFs): Promise<BucketClient> {
+export interface BucketDeps {
+  fs: OutboxFs;
+  clock: Clock;
+  logger: Logger;
+}
+
+export async function openBucket(config: Config, deps: BucketDeps): Promise<BucketClient> {
   const target = config.bucket;
-  if (target.kind === 'local') return new LocalFolderBucket(target.root, fs);
+  if (target.kind === 'local') return new LocalFolderBucket(target.root, deps.fs);
+  const hubFetch = createHubFetch({
+    clock: deps.clock,
+    ...(config.maxRequestsPerSecond > 0 ? { maxRequestsPerSecond: config.maxRequestsPerSecond } : {}),
+    ...(config.maxUploadBytesPerSecond > 0 ? { maxUploadBytesPerSecond: config.maxUploadBytesPerSecond } : {}),
+    onEvent: (event) => logFetchEvent(deps.logger, event),
+  });
   const { openHubBucket } = await import('./hub-bucket.js');
-  return openHubBucket(config, target, fs);
+  return openHubBucket(config, target, deps.fs, hubFetch);
+}
+
+/** Request-level events: retries and rate limits are worth a line; each request is only traced. */
+function logFetchEvent(log: Logger, event: HubFetchEvent): void {
+  switch (event.type) {
+    case 'retry':
+      log.warn(event, `request failed (${event.status ?? event.error}); retrying in ${Math.round(event.delayMs / 100) / 10} s`);
+      return;
+    case 'rate-limited':
+      log.warn(event, 'rate limited by the Hub; waiting as it asked');
+      return;
+    case 'breaker-open':
+      log.error(event, 'the Hub keeps failing; pausing all requests and probing one at a time');
+      return;
+    case 'breaker-closed':
+      log.info(event, 'the Hub answers again; resuming');
+      return;
+    case 'done':
+      log.trace(event, 'request');
+      return;
+  }
 }

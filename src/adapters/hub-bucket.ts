@@ -173,7 +173,8 @@ export class HubBucket implements BucketClient {
         title: 'hf-outbox upload',
         useXet: true,
         ...this.#common,
-        ...(options.signal ? { abortSignal: options.signal } : {}),
+        // The client passes its abortSignal to the batch call only: bind it to every request (xorbs, shards too).
+        ...(options.signal ? { abortSignal: options.signal, fetch: withSignal(this.#o.fetch ?? fetch, options.signal) } : {}),
       });
       for await (const event of events) {
         if (event.event !== 'fileProgress') continue;
@@ -274,6 +275,10 @@ export class HubBucket implements BucketClient {
     }
     return toOutboxError(error, 'HFO_UPLOAD_FAILED');
   }
+}
+
+function withSignal(base: typeof fetch, signal: AbortSignal): typeof fetch {
+  return (input, init) => base(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal });
 }
 
 /** Errors raised by a VerifiedFileBlob, mapped to the bucket path whose file changed. */

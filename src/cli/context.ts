@@ -4,7 +4,7 @@ import type { Config, RawSettings } from '../config/parse.js';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
-import { Outbox } from '../daemon.js';
+import { Outbox, type OutboxOptions } from '../daemon.js';
 import { createLogger, type Logger } from '../log.js';
 import { StateStore } from '../state/store.js';
 
@@ -25,12 +25,12 @@ export function stateIdentity(config: Config) {
 }
 
 /** Builds the daemon over the real adapters. The caller closes `state`. */
-export async function createOutbox(ctx: CommandContext): Promise<{ outbox: Outbox; state: StateStore }> {
+export async function createOutbox(ctx: CommandContext, options: OutboxOptions = {}): Promise<{ outbox: Outbox; state: StateStore }> {
   const fs = new NodeOutboxFs();
   const state = StateStore.open(ctx.config.stateDir, stateIdentity(ctx.config));
   try {
-    const bucket = await openBucket(ctx.config, fs);
-    const outbox = new Outbox(ctx.config, { fs, bucket, state, clock: systemClock, logger: ctx.logger });
+    const bucket = await openBucket(ctx.config, { fs, clock: systemClock, logger: ctx.logger });
+    const outbox = new Outbox(ctx.config, { fs, bucket, state, clock: systemClock, logger: ctx.logger }, options);
     return { outbox, state };
   } catch (error) {
     state.close();

@@ -32,8 +32,15 @@ async function main(argv: string[]): Promise<number> {
     .command(
       'sync',
       'One pass: scan, let files settle (bounded), upload what is not in the bucket, exit (0 all landed, 1 otherwise).',
-      (y) => y,
-      run(async (args) => (await import('./sync.js')).runSync(await loadContext(settingsFromArgv(args)))),
+      (y) =>
+        y.option('adopt', {
+          type: 'boolean',
+          default: false,
+          describe: 'A bucket file this state has no record of, identical to the local one (Xet hash), is recorded as ours instead of a conflict (after a reinstall).',
+        }),
+      run(async (args) =>
+        (await import('./sync.js')).runSync(await loadContext(settingsFromArgv(args)), { adopt: args['adopt'] === true }),
+      ),
     )
     .command(
       'plan',
@@ -41,6 +48,14 @@ async function main(argv: string[]): Promise<number> {
       (y) => y.option('json', { type: 'boolean', default: false, describe: 'One JSON object per line.' }),
       run(async (args) =>
         (await import('./plan.js')).runPlan(await loadContext(settingsFromArgv(args)), { json: args['json'] === true }),
+      ),
+    )
+    .command(
+      'status',
+      'What is pending, uploading (with progress), failed, and the last errors; reads the state, works while the daemon runs.',
+      (y) => y.option('json', { type: 'boolean', default: false, describe: 'One JSON object: counts, items, progress, errors.' }),
+      run(async (args) =>
+        (await import('./status.js')).runStatus(await loadContext(settingsFromArgv(args)), { json: args['json'] === true }),
       ),
     )
     // A flag given twice keeps its last value, like most CLIs (lists are still repeatable).

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
+import { systemClock } from '../adapters/system-clock.js';
 import { compileRules, ignoredReason, mapPath } from '../pipeline/naming.js';
 import { walk } from '../pipeline/scan.js';
 import { STATE_FILE, StateStore } from '../state/store.js';
@@ -83,7 +84,7 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; out
 async function markConflicts(ctx: CommandContext, fs: NodeOutboxFs, uploads: PlanLine[]): Promise<void> {
   if (uploads.length === 0) return;
   try {
-    const bucket = await openBucket(ctx.config, fs);
+    const bucket = await openBucket(ctx.config, { fs, clock: systemClock, logger: ctx.logger });
     const taken = await bucket.stat(uploads.map((l) => l.remote as string));
     for (const line of uploads) {
       if (taken.has(line.remote as string)) {

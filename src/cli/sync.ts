@@ -3,12 +3,14 @@ import type { ProblemEvent } from '../daemon.js';
 import type { CommandContext } from './context.js';
 import { createOutbox } from './context.js';
 
-export async function runSync(ctx: CommandContext): Promise<number> {
+export async function runSync(ctx: CommandContext, options: { adopt?: boolean } = {}): Promise<number> {
   const { logger } = ctx;
-  const { outbox, state } = await createOutbox(ctx);
+  const { outbox, state } = await createOutbox(ctx, { adopt: options.adopt ?? false });
   try {
     await outbox.prepare();
     let uploaded = 0;
+    let adopted = 0;
+    outbox.on('adopted', () => adopted++);
     let bytes = 0;
     const problems: ProblemEvent[] = [];
     const unsettled: string[] = [];
@@ -28,6 +30,7 @@ export async function runSync(ctx: CommandContext): Promise<number> {
     const summary = {
       scanned: files,
       uploaded,
+      adopted,
       bytes,
       failed: problems.filter((p) => p.state === 'failed').length,
       rejected: problems.filter((p) => p.state === 'rejected').length,

@@ -24,6 +24,12 @@ export async function runWatch(ctx: CommandContext): Promise<number> {
     }
     await outbox.watch();
     const { files } = await outbox.scan();
+    outbox.startHousekeeping();
+    const onHup = () => {
+      logger.info('SIGHUP: retrying failed uploads now');
+      outbox.retryFailed(0);
+    };
+    process.on('SIGHUP', onHup);
     logger.info(
       { outbox: config.outbox, bucket: outbox.config.bucket.uri, stateDir: config.stateDir, files },
       'watching the outbox (Ctrl-C to stop)',

@@ -22,6 +22,9 @@ export interface Config {
   settleMs: number;
   settleTimeoutMs: number;
   concurrency: number;
+  rescanIntervalMs: number;
+  maxRequestsPerSecond: number;
+  maxUploadBytesPerSecond: number;
   unitCategories: readonly string[];
   categories: readonly string[];
   ignore: readonly string[];
@@ -92,6 +95,9 @@ export function parseConfig(input: ParseInput): ParseResult {
     settleMs: values.settleMs as number,
     settleTimeoutMs: values.settleTimeoutMs as number,
     concurrency: values.concurrency as number,
+    rescanIntervalMs: values.rescanIntervalMs as number,
+    maxRequestsPerSecond: values.maxRequestsPerSecond as number,
+    maxUploadBytesPerSecond: values.maxUploadBytesPerSecond as number,
     unitCategories: values.unitCategories as string[],
     categories: values.categories as string[],
     ignore: values.ignore as string[],

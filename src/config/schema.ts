@@ -91,6 +91,25 @@ export const OPTIONS = {
     defaultText: '2',
     schema: v.optional(wholeNumber(1, 64), 2),
   },
+  rescanIntervalMs: {
+    kind: 'integer',
+    description: 'Full rescan of the outbox on this interval (jittered ±25%), in case the watcher missed events.',
+    defaultText: '3600000',
+    schema: v.optional(wholeNumber(10_000, 7 * 24 * 3600 * 1000), 3_600_000),
+  },
+  maxRequestsPerSecond: {
+    kind: 'integer',
+    description: 'Most HTTP requests to the Hub started in any 1-second window, retries included (0: no limit; 429s are always honoured).',
+    defaultText: '0',
+    schema: v.optional(wholeNumber(0, 100_000), 0),
+  },
+  maxUploadBytesPerSecond: {
+    kind: 'integer',
+    description: 'Upload bandwidth cap in bytes per second across all requests (0: no limit).',
+    defaultText: '0',
+    example: '52428800',
+    schema: v.optional(wholeNumber(0), 0),
+  },
   unitCategories: {
     kind: 'list',
     description: 'Categories whose sub-folders are one artifact each (named, uploaded and announced as a folder).',

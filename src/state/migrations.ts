@@ -28,4 +28,15 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX files_state ON files (state);
   CREATE INDEX files_bucket_path ON files (bucket_path);
   `,
+  // 2: live progress of uploads in flight, so `status` (another process) can show it.
+  `
+  CREATE TABLE progress (
+    bucket_path  TEXT PRIMARY KEY,
+    local_path   TEXT NOT NULL,
+    bytes_done   INTEGER NOT NULL,
+    bytes_total  INTEGER NOT NULL,
+    started_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+  );
+  `,
 ];

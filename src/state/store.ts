@@ -54,6 +54,15 @@ interface Row {
   uploaded_ino: number | null;
 }
 
+export interface UploadProgressRow {
+  bucketPath: string;
+  localPath: string;
+  bytesDone: number;
+  bytesTotal: number;
+  startedAt: number;
+  updatedAt: number;
+}
+
 export interface TrackedFile extends Fingerprint {
   localPath: string;
   unitPath: string;
@@ -107,6 +116,7 @@ export class StateStore {
       );
     }
     for (let version = current; version < MIGRATIONS.length; version++) {
+      // Each migration and its version bump commit together: a crash leaves the old or the new schema.
       this.#db.transaction(() => {
         this.#db.exec(MIGRATIONS[version] as string);
         this.#db.pragma(`user_version = ${version + 1}`);
@@ -243,9 +253,57 @@ export class StateStore {
 
   /** At start: uploads cut off by a crash are pending again. Returns how many. */
   requeueInterrupted(): number {
+    this.#db.prepare('DELETE FROM progress').run();
     return this.#db
       .prepare(`UPDATE files SET state = 'pending', updated_at = ? WHERE state = 'uploading'`)
       .run(this.#now()).changes;
+  }
+
+  /** Live progress of an upload in flight (throttled by the caller). */
+  setProgress(p: UploadProgressRow): void {
+    this.#db
+      .prepare(
+        `INSERT INTO progress (bucket_path, local_path, bytes_done, bytes_total, started_at, updated_at)
+         VALUES (@bucketPath, @localPath, @bytesDone, @bytesTotal, @startedAt, @updatedAt)
+         ON CONFLICT (bucket_path) DO UPDATE SET bytes_done = excluded.bytes_done, bytes_total = excluded.bytes_total, updated_at = excluded.updated_at`,
+      )
+      .run(p);
+  }
+
+  clearProgress(bucketPaths: readonly string[]): void {
+    const stmt = this.#db.prepare('DELETE FROM progress WHERE bucket_path = ?');
+    this.#db.transaction(() => {
+      for (const p of bucketPaths) stmt.run(p);
+    })();
+  }
+
+  progress(): UploadProgressRow[] {
+    return (
+      this.#db.prepare('SELECT * FROM progress ORDER BY started_at').all() as Array<{
+        bucket_path: string;
+        local_path: string;
+        bytes_done: number;
+        bytes_total: number;
+        started_at: number;
+        updated_at: number;
+      }>
+    ).map((r) => ({
+      bucketPath: r.bucket_path,
+      localPath: r.local_path,
+      bytesDone: r.bytes_done,
+      bytesTotal: r.bytes_total,
+      startedAt: r.started_at,
+      updatedAt: r.updated_at,
+    }));
+  }
+
+  /** Failed files (still present locally) whose last attempt is older than `olderThanMs`: due a slow retry. */
+  failedBefore(olderThanMs: number): FileRecord[] {
+    return (
+      this.#db
+        .prepare(`SELECT * FROM files WHERE state = 'failed' AND local_present = 1 AND updated_at <= ? ORDER BY updated_at`)
+        .all(olderThanMs) as Row[]
+    ).map(toRecord);
   }
 
   counts(): Record<ArtifactState, number> {

@@ -1,0 +1,105 @@
+/** `hf-outbox status`: what is pending, uploading (with progress), failed — read from the state store, also while the daemon runs. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { ARTIFACT_STATES, type ArtifactState } from '../core/types.js';
+import { STATE_FILE, StateStore, type FileRecord } from '../state/store.js';
+import type { CommandContext } from './context.js';
+import { stateIdentity } from './context.js';
+
+export interface StatusReport {
+  agentId: string;
+  outbox: string;
+  bucket: string;
+  stateDir: string;
+  counts: Record<ArtifactState, number>;
+  bytesPending: number;
+  uploading: Array<{ local: string; remote: string; bytesDone: number; bytesTotal: number; percent: number; bytesPerSecond: number }>;
+  lastErrors: Array<{ local: string; remote: string; state: ArtifactState; error: string; at: string }>;
+  lastSuccess: { local: string; remote: string; at: string } | null;
+  /** Bytes per second delivered over the last minute. */
+  throughputBytesPerSecond: number;
+  localCopiesRemoved: number;
+  items: Array<{ local: string; remote: string; state: ArtifactState; error?: string; localPresent: boolean }>;
+}
+
+const THROUGHPUT_WINDOW_MS = 60_000;
+
+export function buildStatus(ctx: CommandContext, state: StateStore | undefined, now = Date.now()): StatusReport {
+  const { config } = ctx;
+  const records: FileRecord[] = state?.all() ?? [];
+  const counts = state?.counts() ?? (Object.fromEntries(ARTIFACT_STATES.map((s) => [s, 0])) as Record<ArtifactState, number>);
+  const uploaded = records.filter((r) => r.uploadedAt !== undefined).sort((a, b) => (b.uploadedAt ?? 0) - (a.uploadedAt ?? 0));
+  const recent = uploaded.filter((r) => (r.uploadedAt ?? 0) >= now - THROUGHPUT_WINDOW_MS);
+  const last = uploaded[0];
+  return {
+    agentId: config.agentId,
+    outbox: config.outbox,
+    bucket: config.bucket.uri,
+    stateDir: config.stateDir,
+    counts,
+    bytesPending: records.filter((r) => r.state === 'pending' || r.state === 'uploading').reduce((n, r) => n + r.sizeBytes, 0),
+    uploading: (state?.progress() ?? []).map((p) => ({
+      local: p.localPath,
+      remote: p.bucketPath,
+      bytesDone: p.bytesDone,
+      bytesTotal: p.bytesTotal,
+      percent: p.bytesTotal === 0 ? 100 : Math.floor((100 * p.bytesDone) / p.bytesTotal),
+      bytesPerSecond: Math.round(p.bytesDone / Math.max(0.001, (p.updatedAt - p.startedAt) / 1000)),
+    })),
+    lastErrors: records
+      .filter((r) => r.lastError !== undefined && r.state !== 'uploaded')
+      .sort((a, b) => b.updatedAt - a.updatedAt)
+      .slice(0, 10)
+      .map((r) => ({ local: r.localPath, remote: r.bucketPath, state: r.state, error: r.lastError as string, at: new Date(r.updatedAt).toISOString() })),
+    lastSuccess: last ? { local: last.localPath, remote: last.bucketPath, at: new Date(last.uploadedAt as number).toISOString() } : null,
+    throughputBytesPerSecond: Math.round(recent.reduce((n, r) => n + r.sizeBytes, 0) / (THROUGHPUT_WINDOW_MS / 1000)),
+    localCopiesRemoved: records.filter((r) => !r.localPresent && r.uploadedAt !== undefined).length,
+    items: records.map((r) => ({
+      local: r.localPath,
+      remote: r.bucketPath,
+      state: r.state,
+      ...(r.lastError !== undefined && r.state !== 'uploaded' ? { error: r.lastError } : {}),
+      localPresent: r.localPresent,
+    })),
+  };
+}
+
+export async function runStatus(ctx: CommandContext, options: { json: boolean; out?: NodeJS.WritableStream }): Promise<number> {
+  const out = options.out ?? process.stdout;
+  const { config } = ctx;
+  const exists = existsSync(path.join(config.stateDir, STATE_FILE));
+  const state = exists ? StateStore.open(config.stateDir, stateIdentity(config), { readonly: true }) : undefined;
+  try {
+    const report = buildStatus(ctx, state);
+    if (options.json) {
+      out.write(`${JSON.stringify(report)}\n`);
+      return 0;
+    }
+    out.write(`hf-outbox ${report.agentId}: ${report.outbox} → ${report.bucket}\n`);
+    if (!exists) out.write(`no state yet in ${config.stateDir}: nothing has been published from this outbox\n`);
+    out.write(`${ARTIFACT_STATES.map((s) => `${s} ${report.counts[s]}`).join(' · ')}\n`);
+    out.write(`pending ${formatBytes(report.bytesPending)} · throughput ${formatBytes(report.throughputBytesPerSecond)}/s (last minute)\n`);
+    if (report.lastSuccess) out.write(`last upload ${report.lastSuccess.at}: ${report.lastSuccess.remote}\n`);
+    for (const u of report.uploading) {
+      out.write(`uploading ${u.remote}: ${u.percent}% of ${formatBytes(u.bytesTotal)} at ${formatBytes(u.bytesPerSecond)}/s\n`);
+    }
+    for (const e of report.lastErrors) out.write(`${e.state.padEnd(9)} ${e.local}: ${e.error}\n`);
+    if (report.localCopiesRemoved > 0) {
+      out.write(`${report.localCopiesRemoved} uploaded file(s) were removed locally; the bucket keeps them\n`);
+    }
+    return 0;
+  } finally {
+    state?.close();
+  }
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
