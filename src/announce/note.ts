@@ -101,7 +101,7 @@ type FrontMatter = { ok: true; title?: string; tags: string[] } | { ok: false; e
 function readFrontMatter(source: string, lineOffset: number): FrontMatter {
   let doc;
   try {
-    doc = parseDocument(source, { uniqueKeys: true, prettyErrors: true, maxAliasCount: 10 });
+    doc = parseDocument(source, { uniqueKeys: true, prettyErrors: true });
   } catch (error) {
     return { ok: false, error: `front matter is not valid YAML: ${firstLine(String(error))}` };
   }
