@@ -1,0 +1,247 @@
+/**
+ * `hf-outbox board`: lists the announcements in message_board/ of the bucket (either backend),
+ * newest first. `--follow` keeps polling and prints each new message as it appears.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { openBucket } from '../adapters/bucket.js';
+import { NodeOutboxFs } from '../adapters/node-fs.js';
+import { systemClock } from '../adapters/system-clock.js';
+import { MESSAGE_BOARD_ROOT, formatBytes, parseMessage, type BoardMessage } from '../announce/message.js';
+import type { BucketClient, RemoteEntry } from '../core/ports.js';
+import type { CommandContext } from './context.js';
+
+export interface BoardOptions {
+  /** Only messages at most this old: `30m`, `2h`, `7d`, `1h30m`. */
+  since?: string | undefined;
+  /** Only this agent's messages. */
+  agent?: string | undefined;
+  follow: boolean;
+  json: boolean;
+  out?: Writable | NodeJS.WritableStream;
+  err?: Writable | NodeJS.WritableStream;
+  /** Stops --follow (SIGINT in the CLI). */
+  signal?: AbortSignal;
+  /** How often --follow polls. */
+  pollMs?: number;
+  /** Defaults to the configured bucket. */
+  bucket?: BucketClient;
+  now?: () => number;
+}
+
+export const DEFAULT_POLL_MS = 15_000;
+/** A message longer than this is read only this far (the board shows its head). */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+const DOWNLOAD_CONCURRENCY = 8;
+
+export async function runBoard(ctx: CommandContext, options: BoardOptions): Promise<number> {
+  const out = options.out ?? process.stdout;
+  const err = options.err ?? process.stderr;
+  const now = options.now ?? Date.now;
+  let sinceMs: number | undefined;
+  if (options.since !== undefined) {
+    try {
+      sinceMs = parseDuration(options.since);
+    } catch (error) {
+      err.write(`hf-outbox: --since: ${(error as Error).message}\n`);
+      return 2;
+    }
+  }
+  const bucket = options.bucket ?? (await openBucket(ctx.config, { fs: new NodeOutboxFs(), clock: systemClock, logger: ctx.logger }));
+  const cache = new Map<string, BoardMessage>();
+
+  const select = (all: BoardMessage[]) =>
+    all.filter((m) => {
+      if (options.agent !== undefined && m.agentId !== options.agent) return false;
+      if (sinceMs !== undefined && (m.timestamp?.getTime() ?? 0) < now() - sinceMs) return false;
+      return true;
+    });
+
+  const first = select(await readBoard(ctx, bucket, cache, options.signal));
+  const printed = new Set<string>();
+  const newestFirst = [...first].sort(byTimeDescending);
+  if (newestFirst.length === 0 && !options.json) {
+    out.write(options.follow ? 'no messages yet; waiting for new ones (Ctrl-C to stop)\n' : 'no messages\n');
+  }
+  for (const m of newestFirst) {
+    out.write(options.json ? `${JSON.stringify(toJson(m))}\n` : formatMessage(m));
+    printed.add(m.path);
+  }
+  if (!options.follow) return 0;
+
+  const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+  while (!options.signal?.aborted) {
+    if (!(await sleep(pollMs, options.signal))) break;
+    let all: BoardMessage[];
+    try {
+      all = await readBoard(ctx, bucket, cache, options.signal);
+    } catch (error) {
+      if (options.signal?.aborted) break;
+      ctx.logger.warn({ err: (error as Error).message }, 'could not read the message board; trying again at the next poll');
+      continue;
+    }
+    // New messages in the order they were posted: a follow stream reads top to bottom.
+    const fresh = select(all).filter((m) => !printed.has(m.path)).sort(byTimeDescending).reverse();
+    for (const m of fresh) {
+      out.write(options.json ? `${JSON.stringify(toJson(m))}\n` : formatMessage(m));
+      printed.add(m.path);
+    }
+  }
+  return 0;
+}
+
+/** Every message on the board, parsed; files already read (same path and size) come from `cache`. */
+async function readBoard(
+  ctx: CommandContext,
+  bucket: BucketClient,
+  cache: Map<string, BoardMessage>,
+  signal: AbortSignal | undefined,
+): Promise<BoardMessage[]> {
+  const entries: RemoteEntry[] = [];
+  for await (const e of bucket.list(MESSAGE_BOARD_ROOT)) {
+    if (e.path.toLowerCase().endsWith('.md')) entries.push(e);
+  }
+  const keyOf = (e: RemoteEntry) => `${e.path}\n${e.sizeBytes}\n${e.xetHash ?? e.uploadedAt ?? ''}`;
+  const todo = entries.filter((e) => !cache.has(keyOf(e)));
+  await forEachLimited(todo, DOWNLOAD_CONCURRENCY, async (e) => {
+    try {
+      const bytes = await readCapped(await bucket.download(e.path, signal ? { signal } : {}), MAX_MESSAGE_BYTES);
+      const m = parseMessage(new TextDecoder().decode(bytes), e.path);
+      if (m.warning !== undefined) ctx.logger.warn({ path: e.path }, `message ${e.path}: ${m.warning}`);
+      if (m.timestamp === undefined && e.uploadedAt !== undefined) {
+        const uploaded = new Date(e.uploadedAt);
+        if (!Number.isNaN(uploaded.getTime())) m.timestamp = uploaded;
+      }
+      cache.set(keyOf(e), m);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      ctx.logger.warn({ path: e.path, err: (error as Error).message }, `could not read message ${e.path}; skipped`);
+    }
+  });
+  return entries.map((e) => cache.get(keyOf(e))).filter((m): m is BoardMessage => m !== undefined);
+}
+
+function byTimeDescending(a: BoardMessage, b: BoardMessage): number {
+  const ta = a.timestamp?.getTime() ?? 0;
+  const tb = b.timestamp?.getTime() ?? 0;
+  if (ta !== tb) return tb - ta;
+  return a.path < b.path ? 1 : a.path > b.path ? -1 : 0;
+}
+
+export function toJson(m: BoardMessage): Record<string, unknown> {
+  return {
+    path: m.path,
+    agent_id: m.agentId ?? null,
+    timestamp: m.timestamp?.toISOString().replace(/\.000Z$/, 'Z') ?? null,
+    title: m.title,
+    tags: m.tags,
+    supersedes: m.supersedes ?? null,
+    artifacts: m.artifacts.map((a) => ({
+      path: a.path,
+      uri: a.uri ?? null,
+      kind: a.kind ?? null,
+      size_bytes: a.sizeBytes ?? null,
+      file_count: a.fileCount ?? null,
+    })),
+    body: m.body,
+  };
+}
+
+/** Two or more lines per message: time, agent and title; then each artifact with its size; then the message path. */
+export function formatMessage(m: BoardMessage): string {
+  const when = m.timestamp === undefined ? 'unknown time        ' : m.timestamp.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+  const tags = m.tags.length > 0 ? `  [${m.tags.join(', ')}]` : '';
+  const lines = [`${when}  ${m.agentId ?? '?'}  ${oneLine(m.title)}${tags}`];
+  if (m.supersedes !== undefined) lines.push(`    updates ${m.supersedes}`);
+  for (const a of m.artifacts) {
+    const facts: string[] = [];
+    if (a.kind === 'directory') facts.push(a.fileCount === undefined ? 'directory' : `directory, ${a.fileCount} file${a.fileCount === 1 ? '' : 's'}`);
+    if (a.sizeBytes !== undefined) facts.push(formatBytes(a.sizeBytes));
+    const shown = a.kind === 'directory' && !a.path.endsWith('/') ? `${a.path}/` : a.path;
+    lines.push(`    ${shown}${facts.length > 0 ? `  (${facts.join(', ')})` : ''}`);
+  }
+  lines.push(`    ${m.path}`);
+  return `${lines.join('\n')}\n\n`;
+}
+
+function oneLine(s: string): string {
+  // Control characters from a hand-written message must not reach the terminal.
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
+}
+
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 7 * 86_400_000,
+};
+
+/**
+ * Parses a duration such as `90s`, `30m`, `2h`, `7d`, `1w`, `1h30m` or `1.5h` into milliseconds.
+ * Throws an Error saying what is expected when the text is not one.
+ */
+export function parseDuration(text: string): number {
+  const s = text.trim().toLowerCase();
+  const part = /(\d+(?:\.\d+)?)\s*([smhdw])/y;
+  let total = 0;
+  let at = 0;
+  let parts = 0;
+  while (at < s.length) {
+    part.lastIndex = at;
+    const m = part.exec(s);
+    if (m === null) break;
+    total += Number(m[1]) * (DURATION_UNITS[m[2] as string] as number);
+    at = part.lastIndex;
+    parts++;
+    while (s[at] === ' ') at++;
+  }
+  if (parts === 0 || at !== s.length || !Number.isFinite(total)) {
+    throw new Error(`"${text}" is not a duration; expected a number and a unit (s, m, h, d, w), e.g. 30m, 2h, 7d or 1h30m`);
+  }
+  return Math.round(total);
+}
+
+/** Reads a stream into memory, stopping (and destroying the stream) after `maxBytes`. */
+export async function readCapped(stream: Readable, maxBytes: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array);
+    chunks.push(b);
+    size += b.length;
+    if (size >= maxBytes) {
+      stream.destroy();
+      break;
+    }
+  }
+  const all = Buffer.concat(chunks);
+  return all.length > maxBytes ? all.subarray(0, maxBytes) : all;
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}
+
+/** Resolves true after `ms`, or false as soon as the signal aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
