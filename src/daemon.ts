@@ -91,6 +91,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #abort = new AbortController();
   readonly #retryTimers = new Set<() => void>();
   #watcher: Watcher | undefined;
+  /** Local paths whose upload a crash cut off: their bytes may have landed, so the bucket is checked first. */
+  readonly #interrupted = new Set<string>();
   /** Files reported as rejected, by path + fingerprint, so a rescan does not log them again. */
   readonly #reported = new Set<string>();
 
@@ -144,7 +146,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     }
     await this.#deps.bucket.check({ create: this.config.createBucket });
     const interrupted = this.#deps.state.requeueInterrupted();
-    if (interrupted > 0) this.#log.info({ files: interrupted }, 'uploads interrupted by the last stop will be redone');
+    for (const p of interrupted) this.#interrupted.add(p);
+    if (interrupted.length > 0) {
+      this.#log.info({ files: interrupted.length }, 'uploads interrupted by the last stop: checking the bucket, then redoing what did not land');
+    }
   }
 
   /** Full walk of the outbox: every artifact found goes to the settle stage; state learns what vanished. */
@@ -361,15 +366,22 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   async #upload(batch: Job[]): Promise<void> {
     const { state, bucket, clock } = this.#deps;
-    state.markUploading(batch.map((j) => j.file.localPath));
 
     // Never overwrite what this agent did not write: a path we have no record of must be free.
-    const fresh = batch.filter((j) => !state.hasWritten(j.file.bucketPath));
-    const taken = fresh.length === 0 ? new Map() : await bucket.stat(fresh.map((j) => j.file.bucketPath));
+    // And an upload a crash cut off may have landed: if the bucket holds these exact bytes, it is done.
+    const fresh = new Set(batch.filter((j) => !state.hasWritten(j.file.bucketPath)));
+    const interrupted = new Set(batch.filter((j) => this.#interrupted.delete(j.file.localPath)));
+    const toCheck = batch.filter((j) => fresh.has(j) || interrupted.has(j)).map((j) => j.file.bucketPath);
+    const taken = toCheck.length === 0 ? new Map<string, RemoteEntry>() : await bucket.stat(toCheck);
     const go: Job[] = [];
     for (const job of batch) {
       const remote = taken.get(job.file.bucketPath);
-      if (remote !== undefined && this.#options.adopt && (await this.#sameContent(job.file, remote))) {
+      if (remote !== undefined && interrupted.has(job) && (await this.#sameContent(job.file, remote))) {
+        state.markUploaded(job.file, remote.xetHash && `xet:${remote.xetHash}`);
+        this.#log.info({ local: job.file.localPath, remote: job.file.bucketPath }, 'already in the bucket: it landed before the last stop');
+      } else if (remote !== undefined && !fresh.has(job)) {
+        go.push(job);
+      } else if (remote !== undefined && this.#options.adopt && (await this.#sameContent(job.file, remote))) {
         state.markUploaded(job.file, remote.xetHash && `xet:${remote.xetHash}`);
         this.#log.info({ local: job.file.localPath, remote: job.file.bucketPath }, 'adopted: the bucket already holds these exact bytes');
         this.emit('adopted', { localPath: job.file.localPath, bucketPath: job.file.bucketPath });
@@ -385,6 +397,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       }
     }
     if (go.length === 0) return;
+    // Recorded before the upload starts, so a crash mid-upload leaves `uploading` and a restart checks and redoes it.
+    // Only now, after the conflict check: a recorded attempt makes the path ours.
+    state.markUploading(go.map((j) => j.file.localPath));
 
     const sources: UploadSource[] = go.map((j) => ({
       bucketPath: j.file.bucketPath,

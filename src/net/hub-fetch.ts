@@ -48,8 +48,9 @@ export interface HubFetchOptions {
   /** Time source for every wait (backoff, limiters, breaker); `setTimer` and `now` are used. */
   clock: Clock;
   /**
-   * At most this many requests (retries and probes included) are *started* in any sliding
-   * 1000 ms window, window ends included. `0` or undefined means no limit.
+   * At most this many requests (retries and probes included) are *started* in any sliding window
+   * of 1100 ms (one second plus a margin for the delay before the server sees them), window ends
+   * included, so the server never counts more in any second. `0` or undefined means no limit.
    * @default 0
    */
   maxRequestsPerSecond?: number;
@@ -133,7 +134,11 @@ export interface HubFetch {
   close(): void;
 }
 
-const WINDOW_MS = 1000;
+/**
+ * The limiter's window: one second plus a margin, because the server counts arrivals, and a
+ * request reaches it a few milliseconds after it is started here (connection set-up, queueing).
+ */
+const WINDOW_MS = 1100;
 
 export function createHubFetch(options: HubFetchOptions): HubFetch {
   const baseFetch = options.fetch ?? globalThis.fetch;
@@ -259,7 +264,7 @@ export function createHubFetch(options: HubFetchOptions): HubFetch {
     if (maxPerSecond === 0) return 0;
     while (starts.length > 0 && (starts[0] ?? 0) < now - WINDOW_MS) starts.shift();
     if (starts.length < maxPerSecond) return 0;
-    // The window counts both ends, so the oldest start must be more than 1000 ms old.
+    // The window counts both ends, so the oldest start must be more than WINDOW_MS old.
     return (starts[0] ?? now) + WINDOW_MS + 1 - now;
   }
 

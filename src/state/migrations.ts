@@ -39,4 +39,10 @@ export const MIGRATIONS: readonly string[] = [
     updated_at   INTEGER NOT NULL
   );
   `,
+  // 3: remember that a write of the bucket path was attempted, even if the crash came before it was
+  // recorded as uploaded: such a path may hold our own bytes, so it is never mistaken for a conflict.
+  `
+  ALTER TABLE files ADD COLUMN write_attempted INTEGER NOT NULL DEFAULT 0;
+  UPDATE files SET write_attempted = 1 WHERE uploaded_at IS NOT NULL OR state = 'uploading';
+  `,
 ];

@@ -170,9 +170,13 @@ export class StateStore {
     );
   }
 
-  /** True once this agent has written the bucket path (so writing it again overwrites our own file). */
+  /** True once this agent has written (or started writing) the bucket path: writing it again overwrites our own file. */
   hasWritten(bucketPath: string): boolean {
-    return this.#db.prepare('SELECT 1 FROM files WHERE bucket_path = ? AND uploaded_at IS NOT NULL LIMIT 1').get(bucketPath) !== undefined;
+    return (
+      this.#db
+        .prepare('SELECT 1 FROM files WHERE bucket_path = ? AND (uploaded_at IS NOT NULL OR write_attempted = 1) LIMIT 1')
+        .get(bucketPath) !== undefined
+    );
   }
 
   /** Another local file, still present, that maps to the same bucket path (a name collision). */
@@ -204,7 +208,7 @@ export class StateStore {
   /** Recorded before the upload starts, so a crash mid-upload leaves `uploading` and a restart redoes it. */
   markUploading(localPaths: readonly string[]): void {
     const stmt = this.#db.prepare(
-      `UPDATE files SET state = 'uploading', attempts = attempts + 1, updated_at = ? WHERE local_path = ?`,
+      `UPDATE files SET state = 'uploading', attempts = attempts + 1, write_attempted = 1, updated_at = ? WHERE local_path = ?`,
     );
     const now = this.#now();
     this.#db.transaction(() => {
@@ -251,12 +255,16 @@ export class StateStore {
     this.#db.prepare('UPDATE files SET local_present = 0, updated_at = ? WHERE local_path = ?').run(this.#now(), localPath);
   }
 
-  /** At start: uploads cut off by a crash are pending again. Returns how many. */
-  requeueInterrupted(): number {
-    this.#db.prepare('DELETE FROM progress').run();
-    return this.#db
-      .prepare(`UPDATE files SET state = 'pending', updated_at = ? WHERE state = 'uploading'`)
-      .run(this.#now()).changes;
+  /** At start: uploads cut off by a crash are pending again. Returns their local paths. */
+  requeueInterrupted(): string[] {
+    return this.#db.transaction(() => {
+      this.#db.prepare('DELETE FROM progress').run();
+      const paths = (this.#db.prepare(`SELECT local_path FROM files WHERE state = 'uploading'`).all() as Array<{ local_path: string }>).map(
+        (r) => r.local_path,
+      );
+      this.#db.prepare(`UPDATE files SET state = 'pending', updated_at = ? WHERE state = 'uploading'`).run(this.#now());
+      return paths;
+    })();
   }
 
   /** Live progress of an upload in flight (throttled by the caller). */

@@ -168,6 +168,7 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
       const file = storedFile(bucketId, path);
       return file && { size: file.size, xetHash: file.xetHash, uploadedAt: file.uploadedAt };
     },
+    writes: (bucketId) => [...(store.buckets.get(bucketId)?.writes ?? [])],
     seedFile(bucketId, path, bytes) {
       const bucket = store.buckets.get(bucketId);
       if (!bucket) throw new Error(`seedFile: bucket ${bucketId} does not exist`);

@@ -55,6 +55,8 @@ export interface Bucket {
   private: boolean;
   createdAt: string;
   files: Map<string, BucketFile>;
+  /** Every write (addFile/copyFile/seed) in order, so tests can tell a re-upload from a first upload. */
+  writes: Array<{ path: string; xetHash: string; at: string }>;
 }
 
 /** The xorbs one shard registered, with the HMAC key dedup answers for them are keyed with. */
@@ -96,7 +98,7 @@ export class HubStore {
   createBucket(id: string, isPrivate = false): Bucket {
     const existing = this.buckets.get(id);
     if (existing) return existing;
-    const bucket: Bucket = { id, private: isPrivate, createdAt: new Date().toISOString(), files: new Map() };
+    const bucket: Bucket = { id, private: isPrivate, createdAt: new Date().toISOString(), files: new Map(), writes: [] };
     this.buckets.set(id, bucket);
     return bucket;
   }
@@ -350,6 +352,7 @@ export class HubStore {
     const now = new Date().toISOString();
     const entry: BucketFile = { path, xetHash: recon.hash, size: recon.size, mtime: mtime ?? now, uploadedAt: now };
     bucket.files.set(path, entry);
+    bucket.writes.push({ path, xetHash: recon.hash, at: now });
     return entry;
   }
 }

@@ -92,6 +92,8 @@ export interface HubEmulator {
   /** All file paths in a bucket, sorted. */
   listPaths(bucketId: string): string[];
   fileInfo(bucketId: string, path: string): { size: number; xetHash: string; uploadedAt: string } | undefined;
+  /** Every write to the bucket in order (addFile, copyFile, seed), with the content hash written. */
+  writes(bucketId: string): Array<{ path: string; xetHash: string; at: string }>;
   /** Put a file directly (as if another agent uploaded it), bypassing HTTP. Throws if the bucket is missing. */
   seedFile(bucketId: string, path: string, bytes: Uint8Array): void;
   /** Close the listener (dropping open connections) but keep all state. */
