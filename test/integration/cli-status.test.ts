@@ -1,0 +1,88 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Daemon, runCli, waitFor } from '../helpers/cli.js';
+import { startEmulator, writeTokenFile } from '../helpers/hub.js';
+import { tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
+
+interface Status {
+  counts: Record<string, number>;
+  bytesPending: number;
+  items: Array<{ local: string; remote: string; state: string; error?: string; localPresent: boolean }>;
+  uploading: Array<{ remote: string; percent: number }>;
+  lastSuccess: { remote: string } | null;
+  localCopiesRemoved: number;
+}
+
+function local() {
+  const root = tmpDir();
+  const outbox = path.join(root, 'outbox');
+  const bucket = path.join(root, 'bucket');
+  return { root, outbox, bucket, args: ['--outbox', outbox, '--bucket', bucket, '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--settle-ms', '0'] };
+}
+
+describe('hf-outbox status', () => {
+  it('reports counts, items and errors as JSON, and says a removed local copy stays in the bucket', async () => {
+    const t = local();
+    await writeTree(t.outbox, { 'scripts/a.py': 'a', 'scripts/b.py': 'b', 'data/bad#name.csv': 'x' });
+    await runCli(['sync', ...t.args]);
+    await rm(path.join(t.outbox, 'scripts/b.py'));
+    await runCli(['sync', ...t.args]);
+    const r = await runCli(['status', '--json', ...t.args]);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout) as Status;
+    expect(s.counts).toMatchObject({ uploaded: 2, rejected: 1, pending: 0, failed: 0 });
+    expect(s.items).toContainEqual({ local: 'scripts/b.py', remote: 'artifacts/scripts/b_agent-01.py', state: 'uploaded', localPresent: false });
+    expect(s.items.find((i) => i.local === 'data/bad#name.csv')).toMatchObject({ state: 'rejected', error: expect.stringMatching(/rename the file/) });
+    expect(s.localCopiesRemoved).toBe(1);
+    expect(Object.keys(treeHashes(t.bucket))).toContain('artifacts/scripts/b_agent-01.py');
+    const human = await runCli(['status', ...t.args]);
+    expect(human.stdout).toMatch(/uploaded 2/);
+    expect(human.stdout).toMatch(/1 uploaded file\(s\) were removed locally; the bucket keeps them/);
+  });
+
+  it('works while the daemon runs and shows the upload in flight and the bytes pending', async () => {
+    const root = tmpDir();
+    const outbox = path.join(root, 'outbox');
+    const emu = await startEmulator();
+    const tokenFile = await writeTokenFile(root);
+    const args = ['--outbox', outbox, '--bucket', 'hf://buckets/team/shared', '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--hub-url', emu.url, '--token-file', tokenFile, '--settle-ms', '0'];
+    const d = new Daemon(['watch', ...args, '--max-upload-bytes-per-second', String(4 * 1024 * 1024)]);
+    await d.waitForLog((l) => /watching/.test(l.msg));
+    await writeTree(outbox, { 'data/big.bin': Buffer.alloc(40 * 1024 * 1024, 7) });
+    let seen: Status | undefined;
+    await waitFor(async () => {
+      const r = await runCli(['status', '--json', ...args]);
+      seen = JSON.parse(r.stdout) as Status;
+      return seen.counts['uploading'] === 1;
+    }, 30_000, 'status to show the upload');
+    expect(seen?.bytesPending).toBe(40 * 1024 * 1024);
+    await d.waitForLog((l) => l.msg === 'uploaded', 60_000);
+    const after = JSON.parse((await runCli(['status', '--json', ...args])).stdout) as Status;
+    expect(after.counts['uploaded']).toBe(1);
+    expect(after.lastSuccess?.remote).toBe('artifacts/data/big_agent-01.bin');
+    await d.stop();
+  });
+});
+
+describe('hf-outbox sync --adopt', () => {
+  it('adopts identical files after the state was lost, and leaves different ones as conflicts', async () => {
+    const root = tmpDir();
+    const outbox = path.join(root, 'outbox');
+    const emu = await startEmulator();
+    const tokenFile = await writeTokenFile(root);
+    const args = (state: string) => ['--outbox', outbox, '--bucket', 'hf://buckets/team/shared', '--state-dir', path.join(root, state), '--agent-id', 'agent-01', '--hub-url', emu.url, '--token-file', tokenFile, '--settle-ms', '0'];
+    await writeTree(outbox, { 'scripts/a.py': 'same', 'scripts/b.py': 'b v1' });
+    expect((await runCli(['sync', ...args('state-1')])).code).toBe(0);
+    await writeTree(outbox, { 'scripts/b.py': 'b v2 edited after the state was lost' });
+    const lost = await runCli(['sync', ...args('state-2')]);
+    expect(lost.code).toBe(1);
+    expect(lost.logs.filter((l) => l['state'] === 'conflict')).toHaveLength(2);
+    const writesBefore = emu.writes('team/shared').length;
+    const adopt = await runCli(['sync', '--adopt', ...args('state-3')]);
+    expect(adopt.code).toBe(1);
+    expect(adopt.logs.find((l) => /^adopted/.test(l.msg))).toMatchObject({ local: 'scripts/a.py' });
+    expect(adopt.logs.find((l) => l['state'] === 'conflict')).toMatchObject({ local: 'scripts/b.py' });
+    expect(emu.writes('team/shared')).toHaveLength(writesBefore);
+  });
+});
