@@ -12,6 +12,8 @@ import { sha256Of } from './hash/sha256.js';
 import { xetHashOf } from './hash/xet-hash.js';
 import type { SettledFile, SettledUnit } from './core/types.js';
 import type { Logger } from './log.js';
+import { checkResults, isResultsPath } from './announce/results.js';
+import { Announcer } from './pipeline/announce.js';
 import { compileRules, ignoredReason, mapPath, type CompiledRules } from './pipeline/naming.js';
 import { createBatchQueue, type BatchQueue } from './pipeline/queue.js';
 import { walk } from './pipeline/scan.js';
@@ -63,6 +65,8 @@ interface Job {
 /** Small files go up together; a file this large goes in a call of its own. */
 const LARGE_FILE_BYTES = 16 * 1024 * 1024;
 const MAX_BATCH_FILES = 100;
+/** Results JSON files are read whole to be checked; larger ones are refused. */
+const MAX_RESULTS_BYTES = 10 * 1024 * 1024;
 /** Files settling within this long of each other share an upload call (at most the max after the first). */
 const BATCH_LINGER_MS = 100;
 const BATCH_MAX_LINGER_MS = 1_000;
@@ -97,6 +101,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #reported = new Set<string>();
 
   readonly #options: OutboxOptions;
+  readonly #announcer: Announcer;
 
   constructor(config: Config, deps: OutboxDeps, options: OutboxOptions = {}) {
     super();
@@ -104,6 +109,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#deps = deps;
     this.#options = options;
     this.rules = compileRules({ agentId: config.agentId, unitCategories: config.unitCategories, ignore: config.ignore });
+    this.#announcer = new Announcer({ config, rules: this.rules, ...deps });
     this.#settler = createSettler({
       clock: deps.clock,
       settleMs: config.settleMs,
@@ -145,6 +151,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       await mkdir(path.join(this.config.outbox, category), { recursive: true });
     }
     await this.#deps.bucket.check({ create: this.config.createBucket });
+    this.#announcer.resume();
     const interrupted = this.#deps.state.requeueInterrupted();
     for (const p of interrupted) this.#interrupted.add(p);
     if (interrupted.length > 0) {
@@ -169,8 +176,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         await this.#reject(entry.relPath, mapping.reason);
       } else if (mapping.kind === 'ignored') {
         this.#log.debug({ local: entry.relPath, reason: mapping.reason }, 'ignored');
+      } else if (mapping.kind === 'note' && entry.kind === 'file') {
+        // A note settles like an artifact, then goes to the announce stage.
+        units.add(entry.relPath);
       }
-      // Notes (X.note.md) are announcement sources, handled by the announce stage.
     }
     for (const unit of units) this.#settler.touch(unit, { changed: false });
     for (const record of this.#deps.state.all()) {
@@ -202,6 +211,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     for (;;) {
       await this.#settler.whenIdle();
       await this.#queue.onIdle();
+      await this.#announcer.whenIdle();
       if (this.#settler.waiting().length === 0 && this.#queue.waiting() === 0 && this.#queue.running() === 0) return;
     }
   }
@@ -220,6 +230,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#retryTimers.clear();
     this.#queue.clear();
     await this.#queue.onIdle();
+    this.#announcer.stop();
+    await this.#announcer.whenIdle();
   }
 
   #onWatchEvent(event: WatchEvent): void {
@@ -229,7 +241,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       return;
     }
     const mapping = mapPath(event.relPath, this.rules);
-    if (mapping.kind === 'file') {
+    if (mapping.kind === 'note' && event.type !== 'unlink') {
+      this.#settler.touch(event.relPath, { changed: true });
+    } else if (mapping.kind === 'file') {
       this.#settler.touch(mapping.unitPath, { changed: true });
       if (event.type === 'unlink' && this.#deps.state.get(event.relPath)?.localPresent) {
         this.#deps.state.markLocalGone(event.relPath);
@@ -319,6 +333,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     const abs = path.join(this.config.outbox, ...unitPath.split('/'));
     const stat = await this.#deps.fs.stat(abs);
     if (stat === undefined) return undefined;
+    if (mapPath(unitPath, this.rules).kind === 'note') {
+      if (stat.kind !== 'file') return undefined;
+      return { unitKind: 'file', unitBucketPath: '', files: [{ localPath: unitPath, bucketPath: '', sizeBytes: stat.sizeBytes, mtimeMs: stat.mtimeMs, ino: stat.ino }] };
+    }
     const files: SettledFile[] = [];
     let unitKind: UnitSnapshot['unitKind'] = 'file';
     let unitBucketPath: string | undefined;
@@ -343,6 +361,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   #onSettled(unit: SettledUnit): void {
+    const note = unit.files[0];
+    if (unit.unitBucketPath === '' && note !== undefined) {
+      this.#announcer.noteSettled(unit.unitPath, note);
+      return;
+    }
     this.emit('settled', unit);
     for (const file of unit.files) {
       const tracked: TrackedFile = { ...file, unitPath: unit.unitPath };
@@ -364,8 +387,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     }
   }
 
-  async #upload(batch: Job[]): Promise<void> {
+  async #upload(all: Job[]): Promise<void> {
     const { state, bucket, clock } = this.#deps;
+    const { batch, contents } = await this.#checkResults(all);
 
     // Never overwrite what this agent did not write: a path we have no record of must be free.
     // And an upload a crash cut off may have landed: if the bucket holds these exact bytes, it is done.
@@ -401,11 +425,16 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     // Only now, after the conflict check: a recorded attempt makes the path ours.
     state.markUploading(go.map((j) => j.file.localPath));
 
-    const sources: UploadSource[] = go.map((j) => ({
-      bucketPath: j.file.bucketPath,
-      sizeBytes: j.file.sizeBytes,
-      local: { absPath: path.join(this.config.outbox, ...j.file.localPath.split('/')), fingerprint: j.file },
-    }));
+    const sources: UploadSource[] = go.map((j) => {
+      const content = contents.get(j);
+      return content
+        ? { bucketPath: j.file.bucketPath, sizeBytes: content.byteLength, content }
+        : {
+            bucketPath: j.file.bucketPath,
+            sizeBytes: j.file.sizeBytes,
+            local: { absPath: path.join(this.config.outbox, ...j.file.localPath.split('/')), fingerprint: j.file },
+          };
+    });
     const byPath = new Map(go.map((j) => [j.file.bucketPath, j]));
     const started = clock.now();
     const progress = new ProgressLog(clock, this.#log, started, (p) => {
@@ -433,6 +462,46 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         this.#onFileError(job, result.error);
       }
     }
+    for (const unit of new Set(go.map((j) => j.file.unitPath))) this.#announcer.unitDelivered(unit);
+  }
+
+  /**
+   * Results JSON must carry experiment and score; a missing agent_id or timestamp is filled in the
+   * uploaded copy (the local file is never touched). Rejected files are not uploaded.
+   */
+  async #checkResults(all: Job[]): Promise<{ batch: Job[]; contents: Map<Job, Uint8Array> }> {
+    const batch: Job[] = [];
+    const contents = new Map<Job, Uint8Array>();
+    for (const job of all) {
+      if (!isResultsPath(job.file.localPath)) {
+        batch.push(job);
+        continue;
+      }
+      if (job.file.sizeBytes > MAX_RESULTS_BYTES) {
+        this.#problem(job.file, 'rejected', `${job.file.localPath} is larger than ${MAX_RESULTS_BYTES} bytes; a results JSON is a small summary`);
+        continue;
+      }
+      let bytes: Buffer;
+      try {
+        const chunks: Buffer[] = [];
+        for await (const c of this.#deps.fs.openVerified(path.join(this.config.outbox, ...job.file.localPath.split('/')), job.file)) chunks.push(c as Buffer);
+        bytes = Buffer.concat(chunks);
+      } catch (error) {
+        this.#onFileError(job, toOutboxError(error, 'HFO_FILE_UNREADABLE'));
+        continue;
+      }
+      const checked = checkResults(bytes, { agentId: this.config.agentId, now: new Date(this.#deps.clock.now()) });
+      if (!checked.ok) {
+        this.#problem(job.file, 'rejected', `${job.file.localPath}: ${checked.reason}`);
+        continue;
+      }
+      if (checked.filled.length > 0) {
+        this.#log.info({ local: job.file.localPath, filled: checked.filled }, `filled ${checked.filled.join(' and ')} in the uploaded copy`);
+        contents.set(job, checked.content);
+      }
+      batch.push(job);
+    }
+    return { batch, contents };
   }
 
   /** Compares by Xet hash when the bucket lists one (no download), else by reading both sides. */
@@ -480,6 +549,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   #problem(file: TrackedFile, kind: ProblemEvent['state'], reason: string): void {
     this.#deps.state.markProblem(file, kind, reason);
+    if (file.unitPath !== '') this.#announcer.unitProblem(file.unitPath);
     this.#log.error({ local: file.localPath, remote: file.bucketPath, state: kind }, reason);
     this.emit('problem', { localPath: file.localPath, bucketPath: file.bucketPath, state: kind, reason });
   }

@@ -3,6 +3,7 @@ import type { Config } from '../config/parse.js';
 import type { BucketClient, Clock, OutboxFs } from '../core/ports.js';
 import type { Logger } from '../log.js';
 import { createHubFetch, type HubFetchEvent } from '../net/hub-fetch.js';
+import { OwnNamesBucket } from '../announce/guard.js';
 import { LocalFolderBucket } from './local-bucket.js';
 
 export interface BucketDeps {
@@ -13,7 +14,8 @@ export interface BucketDeps {
 
 export async function openBucket(config: Config, deps: BucketDeps): Promise<BucketClient> {
   const target = config.bucket;
-  if (target.kind === 'local') return new LocalFolderBucket(target.root, deps.fs);
+  // Every write of the daemon goes through OwnNamesBucket: it refuses any path without our agent id.
+  if (target.kind === 'local') return new OwnNamesBucket(new LocalFolderBucket(target.root, deps.fs), config.agentId);
   const hubFetch = createHubFetch({
     clock: deps.clock,
     ...(config.maxRequestsPerSecond > 0 ? { maxRequestsPerSecond: config.maxRequestsPerSecond } : {}),
@@ -21,7 +23,7 @@ export async function openBucket(config: Config, deps: BucketDeps): Promise<Buck
     onEvent: (event) => logFetchEvent(deps.logger, event),
   });
   const { openHubBucket } = await import('./hub-bucket.js');
-  return openHubBucket(config, target, deps.fs, hubFetch);
+  return new OwnNamesBucket(await openHubBucket(config, target, deps.fs, hubFetch), config.agentId);
 }
 
 /** Request-level events: retries and rate limits are worth a line; each request is only traced. */

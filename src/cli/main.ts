@@ -8,7 +8,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { OutboxError } from '../core/errors.js';
-import { loadContext } from './context.js';
+import { createLogger } from '../log.js';
+import { loadContext, type CommandContext } from './context.js';
 import { settingsFromArgv, withSettings } from './options.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, config: 78 } as const;
@@ -58,6 +59,67 @@ async function main(argv: string[]): Promise<number> {
         (await import('./status.js')).runStatus(await loadContext(settingsFromArgv(args)), { json: args['json'] === true }),
       ),
     )
+    .command(
+      'board',
+      'List the message board of the bucket, newest first: time, agent, title, artifacts and sizes.',
+      (y) =>
+        y
+          .option('since', { type: 'string', describe: 'Only messages at most this old: 30m, 2h, 7d, 1h30m.' })
+          .option('agent', { type: 'string', describe: 'Only messages of this agent id.' })
+          .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep polling and print new messages as they appear (Ctrl-C to stop).' })
+          .option('json', { type: 'boolean', default: false, describe: 'One JSON object per message and line, with its body.' }),
+      run(async (args) => {
+        const ctx = await readerContext(args);
+        const stop = new AbortController();
+        const onSignal = () => stop.abort();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          return await (await import('./board.js')).runBoard(ctx, {
+            since: args['since'] as string | undefined,
+            agent: args['agent'] as string | undefined,
+            follow: args['follow'] === true,
+            json: args['json'] === true,
+            signal: stop.signal,
+          });
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+      }),
+    )
+    .command(
+      'results',
+      'Leaderboard of every results JSON in the bucket (artifacts/results/), best score first; malformed files are skipped with a warning.',
+      (y) =>
+        y
+          .option('experiment', { type: 'string', describe: 'Only results whose experiment contains this text (case-insensitive).' })
+          .option('ascending', { type: 'boolean', default: false, describe: 'Lower scores are better (loss, perplexity): lowest first.' })
+          .option('json', { type: 'boolean', default: false, describe: 'One JSON object per row and line.' }),
+      run(async (args) =>
+        (await import('./results.js')).runResults(await readerContext(args), {
+          experiment: args['experiment'] as string | undefined,
+          ascending: args['ascending'] === true,
+          json: args['json'] === true,
+        }),
+      ),
+    )
+    .command(
+      'pull <bucket-path> [dest]',
+      'Download a file, or a whole artifact folder, from the bucket into DEST keeping its structure; never overwrites a local file without --force.',
+      (y) =>
+        y
+          .positional('bucket-path', { type: 'string', describe: 'artifacts/… path (or hf://buckets/OWNER/NAME/artifacts/…) of a file or a folder.' })
+          .positional('dest', { type: 'string', default: './inbox', describe: 'Local folder to download into.' })
+          .option('force', { type: 'boolean', default: false, describe: 'Overwrite local files that are in the way.' }),
+      run(async (args) =>
+        (await import('./pull.js')).runPull(await readerContext(args), {
+          bucketPath: String(args['bucket-path']),
+          dest: String(args['dest'] ?? './inbox'),
+          force: args['force'] === true,
+        }),
+      ),
+    )
     // A flag given twice keeps its last value, like most CLIs (lists are still repeatable).
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .strict()
@@ -71,6 +133,12 @@ async function main(argv: string[]): Promise<number> {
     });
   await parser.parseAsync();
   return result;
+}
+
+/** Reading commands print their output on stdout; their warnings go to stderr so `--json` stays clean. */
+async function readerContext(args: Record<string, unknown>): Promise<CommandContext> {
+  const ctx = await loadContext(settingsFromArgv(args));
+  return { ...ctx, logger: createLogger({ level: ctx.config.logLevel, agentId: ctx.config.agentId, destination: process.stderr, pretty: false }) };
 }
 
 main(hideBin(process.argv)).then(

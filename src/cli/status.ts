@@ -20,6 +20,7 @@ export interface StatusReport {
   throughputBytesPerSecond: number;
   localCopiesRemoved: number;
   items: Array<{ local: string; remote: string; state: ArtifactState; error?: string; localPresent: boolean }>;
+  announcements: Array<{ source: string; target: string; state: string; message?: string; reason?: string }>;
 }
 
 const THROUGHPUT_WINDOW_MS = 60_000;
@@ -54,6 +55,13 @@ export function buildStatus(ctx: CommandContext, state: StateStore | undefined, 
     lastSuccess: last ? { local: last.localPath, remote: last.bucketPath, at: new Date(last.uploadedAt as number).toISOString() } : null,
     throughputBytesPerSecond: Math.round(recent.reduce((n, r) => n + r.sizeBytes, 0) / (THROUGHPUT_WINDOW_MS / 1000)),
     localCopiesRemoved: records.filter((r) => !r.localPresent && r.uploadedAt !== undefined).length,
+    announcements: (state?.announcements() ?? []).map((a) => ({
+      source: a.source,
+      target: a.target,
+      state: a.state,
+      ...(a.messagePath === undefined ? {} : { message: a.messagePath }),
+      ...(a.reason === undefined ? {} : { reason: a.reason }),
+    })),
     items: records.map((r) => ({
       local: r.localPath,
       remote: r.bucketPath,
@@ -84,6 +92,9 @@ export async function runStatus(ctx: CommandContext, options: { json: boolean; o
       out.write(`uploading ${u.remote}: ${u.percent}% of ${formatBytes(u.bytesTotal)} at ${formatBytes(u.bytesPerSecond)}/s\n`);
     }
     for (const e of report.lastErrors) out.write(`${e.state.padEnd(9)} ${e.local}: ${e.error}\n`);
+    for (const a of report.announcements.filter((x) => x.state !== 'posted')) {
+      out.write(`note ${a.state.padEnd(8)} ${a.source}: ${a.reason ?? ''}\n`);
+    }
     if (report.localCopiesRemoved > 0) {
       out.write(`${report.localCopiesRemoved} uploaded file(s) were removed locally; the bucket keeps them\n`);
     }

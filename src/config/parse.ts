@@ -28,6 +28,7 @@ export interface Config {
   unitCategories: readonly string[];
   categories: readonly string[];
   ignore: readonly string[];
+  autoAnnounce: readonly string[];
   hubUrl: string;
   tokenFile: string | undefined;
   createBucket: boolean;
@@ -101,6 +102,7 @@ export function parseConfig(input: ParseInput): ParseResult {
     unitCategories: values.unitCategories as string[],
     categories: values.categories as string[],
     ignore: values.ignore as string[],
+    autoAnnounce: values.autoAnnounce as string[],
     hubUrl: String(values.hubUrl).replace(/\/+$/, ''),
     tokenFile,
     createBucket: values.createBucket as boolean,

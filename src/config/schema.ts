@@ -122,6 +122,13 @@ export const OPTIONS = {
     defaultText: 'scripts,results,checkpoints,data',
     schema: v.optional(stringList, ['scripts', 'results', 'checkpoints', 'data']),
   },
+  autoAnnounce: {
+    kind: 'list',
+    description: 'Categories whose new artifacts get a generated message-board post when they have no note (e.g. checkpoints).',
+    defaultText: 'none',
+    example: 'checkpoints',
+    schema: v.optional(stringList, []),
+  },
   ignore: {
     kind: 'list',
     description: 'Extra globs to skip (* within a name, ** across folders); temp and dot files are always skipped.',

@@ -45,4 +45,21 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE files ADD COLUMN write_attempted INTEGER NOT NULL DEFAULT 0;
   UPDATE files SET write_attempted = 1 WHERE uploaded_at IS NOT NULL OR state = 'uploading';
   `,
+  // 4: announcements. One row per source (a note, or 'auto:<unit>'); the rendered message is kept
+  // from the moment posting starts, so a restart re-posts exactly the same bytes at the same path.
+  `
+  CREATE TABLE announcements (
+    source                TEXT PRIMARY KEY,
+    version               TEXT NOT NULL,
+    target                TEXT NOT NULL DEFAULT '',
+    state                 TEXT NOT NULL CHECK (state IN ('waiting','posting','posted','held','rejected')),
+    reason                TEXT,
+    message_path          TEXT,
+    message_text          TEXT,
+    previous_message_path TEXT,
+    updated_at            INTEGER NOT NULL,
+    posted_at             INTEGER
+  );
+  CREATE INDEX announcements_target ON announcements (target);
+  `,
 ];

@@ -63,6 +63,25 @@ export interface UploadProgressRow {
   updatedAt: number;
 }
 
+export type AnnouncementState = 'waiting' | 'posting' | 'posted' | 'held' | 'rejected';
+
+export interface AnnouncementRecord {
+  /** Outbox path of the note, or `auto:<unit path>` for a generated message. */
+  source: string;
+  /** Content version: sha256 of the note text, or of the unit's delivered files. */
+  version: string;
+  /** Unit path announced; '' for a note that announces no artifact. */
+  target: string;
+  state: AnnouncementState;
+  reason: string | undefined;
+  messagePath: string | undefined;
+  messageText: string | undefined;
+  /** The message of the last version that was posted: an edit names it. */
+  previousMessagePath: string | undefined;
+  updatedAt: number;
+  postedAt: number | undefined;
+}
+
 export interface TrackedFile extends Fingerprint {
   localPath: string;
   unitPath: string;
@@ -314,6 +333,59 @@ export class StateStore {
     ).map(toRecord);
   }
 
+  announcement(source: string): AnnouncementRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM announcements WHERE source = ?').get(source) as AnnouncementRow | undefined;
+    return row && toAnnouncement(row);
+  }
+
+  announcements(filter: { target?: string; states?: readonly AnnouncementState[] } = {}): AnnouncementRecord[] {
+    const rows = (
+      filter.target === undefined
+        ? this.#db.prepare('SELECT * FROM announcements ORDER BY source').all()
+        : this.#db.prepare('SELECT * FROM announcements WHERE target = ? ORDER BY source').all(filter.target)
+    ) as AnnouncementRow[];
+    return rows.map(toAnnouncement).filter((a) => filter.states === undefined || filter.states.includes(a.state));
+  }
+
+  /**
+   * A new version of a source waits to be posted. The last posted message is remembered so the
+   * update can name it; an unposted earlier version is simply replaced.
+   */
+  announcementWaiting(source: string, version: string, target: string, reason: string): void {
+    const now = this.#now();
+    this.#db
+      .prepare(
+        `INSERT INTO announcements (source, version, target, state, reason, updated_at)
+         VALUES (@source, @version, @target, 'waiting', @reason, @now)
+         ON CONFLICT (source) DO UPDATE SET
+           previous_message_path = CASE WHEN announcements.state = 'posted' THEN announcements.message_path ELSE announcements.previous_message_path END,
+           version = excluded.version, target = excluded.target, state = 'waiting', reason = excluded.reason,
+           message_path = NULL, message_text = NULL, updated_at = @now`,
+      )
+      .run({ source, version, target, reason, now });
+  }
+
+  announcementState(source: string, state: Exclude<AnnouncementState, 'posting' | 'posted'>, reason: string): void {
+    this.#db.prepare('UPDATE announcements SET state = ?, reason = ?, updated_at = ? WHERE source = ?').run(state, reason, this.#now(), source);
+  }
+
+  /** Recorded before the message is written, with its exact bytes: a crash is followed by the same post, never a second one. */
+  announcementPosting(source: string, messagePath: string, messageText: string): void {
+    this.#db
+      .prepare(`UPDATE announcements SET state = 'posting', reason = NULL, message_path = ?, message_text = ?, updated_at = ? WHERE source = ?`)
+      .run(messagePath, messageText, this.#now(), source);
+  }
+
+  announcementPosted(source: string): void {
+    const now = this.#now();
+    this.#db.prepare(`UPDATE announcements SET state = 'posted', reason = NULL, posted_at = ?, updated_at = ? WHERE source = ?`).run(now, now, source);
+  }
+
+  /** Files of a unit still present locally (what its announcement waits for). */
+  unitFiles(unitPath: string): FileRecord[] {
+    return (this.#db.prepare('SELECT * FROM files WHERE unit_path = ? AND local_present = 1 ORDER BY local_path').all(unitPath) as Row[]).map(toRecord);
+  }
+
   counts(): Record<ArtifactState, number> {
     const counts = Object.fromEntries(ARTIFACT_STATES.map((s) => [s, 0])) as Record<ArtifactState, number>;
     const rows = this.#db.prepare('SELECT state, COUNT(*) AS n FROM files GROUP BY state').all() as Array<{
@@ -327,6 +399,34 @@ export class StateStore {
   close(): void {
     this.#db.close();
   }
+}
+
+interface AnnouncementRow {
+  source: string;
+  version: string;
+  target: string;
+  state: AnnouncementState;
+  reason: string | null;
+  message_path: string | null;
+  message_text: string | null;
+  previous_message_path: string | null;
+  updated_at: number;
+  posted_at: number | null;
+}
+
+function toAnnouncement(r: AnnouncementRow): AnnouncementRecord {
+  return {
+    source: r.source,
+    version: r.version,
+    target: r.target,
+    state: r.state,
+    reason: r.reason ?? undefined,
+    messagePath: r.message_path ?? undefined,
+    messageText: r.message_text ?? undefined,
+    previousMessagePath: r.previous_message_path ?? undefined,
+    updatedAt: r.updated_at,
+    postedAt: r.posted_at ?? undefined,
+  };
 }
 
 function toRecord(r: Row): FileRecord {

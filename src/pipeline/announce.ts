@@ -1,0 +1,273 @@
+/**
+ * Stage "announce": posts one message per note version (or per delivered unit, with
+ * --auto-announce) on message_board/, only once every file of the artifact has landed and been
+ * recorded. Exactly once across crashes: the rendered message and its path are recorded before
+ * the write (`posting`), so a restart re-writes the same bytes at the same path instead of
+ * posting again; `posted` is recorded after.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { renderMessage, type MessageArtifact } from '../announce/message.js';
+import { parseNote, resolveNoteTarget, type ArtifactRef } from '../announce/note.js';
+import type { Config } from '../config/parse.js';
+import { toOutboxError } from '../core/errors.js';
+import type { BucketClient, Clock, OutboxFs } from '../core/ports.js';
+import type { Fingerprint } from '../core/types.js';
+import type { Logger } from '../log.js';
+import type { AnnouncementRecord, StateStore } from '../state/store.js';
+import { mapPath, type CompiledRules } from './naming.js';
+
+export interface AnnouncerDeps {
+  config: Config;
+  rules: CompiledRules;
+  fs: OutboxFs;
+  bucket: BucketClient;
+  state: StateStore;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** Notes larger than this are not read (a note is prose; a huge one is a mistake or an attack). */
+export const MAX_NOTE_BYTES = 1024 * 1024;
+const AUTO_PREFIX = 'auto:';
+/** A message that could not be written is tried again after this long. */
+const REPOST_DELAY_MS = 30_000;
+
+export class Announcer {
+  readonly #d: AnnouncerDeps;
+  /** Posts run one at a time, in order: messages are tiny, and order on the board matters to readers. */
+  #chain: Promise<void> = Promise.resolve();
+  #pending = 0;
+  #idleWaiters: Array<() => void> = [];
+  readonly #cancelRetries = new Set<() => void>();
+
+  constructor(deps: AnnouncerDeps) {
+    this.#d = deps;
+  }
+
+  /** A note settled: read it, find what it announces, and post it once that has landed. */
+  noteSettled(notePath: string, fingerprint: Fingerprint): void {
+    this.#enqueue(() => this.#onNote(notePath, fingerprint));
+  }
+
+  /** Files of a unit were recorded as uploaded: post what waited for it, and auto-announce it. */
+  unitDelivered(unitPath: string): void {
+    this.#enqueue(() => this.#onUnitDelivered(unitPath));
+  }
+
+  /** A unit's file failed or was rejected: its note is held back, with the reason for `status`. */
+  unitProblem(unitPath: string): void {
+    this.#enqueue(async () => {
+      for (const a of this.#d.state.announcements({ target: unitPath, states: ['waiting', 'held'] })) await this.#tryPost(a);
+    });
+  }
+
+  /** At start: finish posts a crash cut off, and re-check what waits. */
+  resume(): void {
+    this.#enqueue(async () => {
+      for (const a of this.#d.state.announcements({ states: ['posting', 'waiting', 'held'] })) await this.#tryPost(a);
+    });
+  }
+
+  /** Resolves once no announcement work is queued. */
+  whenIdle(): Promise<void> {
+    return this.#pending === 0 ? Promise.resolve() : new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  stop(): void {
+    for (const cancel of this.#cancelRetries) cancel();
+    this.#cancelRetries.clear();
+  }
+
+  #enqueue(work: () => Promise<void>): void {
+    this.#pending++;
+    this.#chain = this.#chain
+      .then(work)
+      .catch((error: unknown) => this.#d.logger.error({ err: error }, 'announcement failed'))
+      .finally(() => {
+        this.#pending--;
+        if (this.#pending === 0) {
+          const waiters = this.#idleWaiters;
+          this.#idleWaiters = [];
+          for (const w of waiters) w();
+        }
+      });
+  }
+
+  async #onNote(notePath: string, fingerprint: Fingerprint): Promise<void> {
+    const { state, logger } = this.#d;
+    const abs = this.#abs(notePath);
+    if (fingerprint.sizeBytes > MAX_NOTE_BYTES) {
+      return this.#reject(notePath, `too-large:${fingerprint.sizeBytes}:${fingerprint.mtimeMs}`, `${notePath} is ${fingerprint.sizeBytes} bytes; a note may hold at most ${MAX_NOTE_BYTES} bytes`);
+    }
+    let text: string;
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of this.#d.fs.openVerified(abs, fingerprint)) chunks.push(c as Buffer);
+      text = Buffer.concat(chunks).toString('utf8');
+    } catch (error) {
+      logger.warn({ note: notePath, err: toOutboxError(error).message }, 'note could not be read; it is read again when it changes');
+      return;
+    }
+    const version = sha256(text);
+    const known = state.announcement(notePath);
+    if (known?.version === version && known.state !== 'rejected') return this.#tryPost(known);
+    const parsed = parseNote(text, notePath);
+    if (!parsed.ok) return this.#reject(notePath, version, parsed.error);
+    const target = resolveNoteTarget(notePath, await this.#candidates(notePath));
+    if (target.kind === 'ambiguous') return this.#reject(notePath, version, target.error);
+    const unit = target.kind === 'artifact' ? target.target.unitPath : '';
+    state.announcementWaiting(notePath, version, unit, unit === '' ? 'a note with no artifact: posted alone' : `waiting for ${unit} to land`);
+    await this.#tryPost(state.announcement(notePath) as AnnouncementRecord);
+  }
+
+  async #onUnitDelivered(unitPath: string): Promise<void> {
+    const { state, config } = this.#d;
+    for (const a of state.announcements({ target: unitPath, states: ['waiting', 'held'] })) await this.#tryPost(a);
+    const category = unitPath.split('/')[0] ?? '';
+    if (!config.autoAnnounce.includes(category)) return;
+    const noted = state.announcements({ target: unitPath }).some((a) => !a.source.startsWith(AUTO_PREFIX));
+    const files = state.unitFiles(unitPath);
+    if (noted || files.length === 0 || files.some((f) => f.state !== 'uploaded')) return;
+    // One generated message per delivered version of the unit.
+    const version = sha256(files.map((f) => `${f.bucketPath}\0${f.sizeBytes}\0${f.mtimeMs}`).join('\n'));
+    const source = `${AUTO_PREFIX}${unitPath}`;
+    const known = state.announcement(source);
+    if (known?.version === version) return this.#tryPost(known);
+    state.announcementWaiting(source, version, unitPath, `waiting for ${unitPath} to land`);
+    await this.#tryPost(state.announcement(source) as AnnouncementRecord);
+  }
+
+  /** Posts when everything the message names has landed; otherwise records why it waits. */
+  async #tryPost(a: AnnouncementRecord): Promise<void> {
+    const { state, logger, bucket, clock, config } = this.#d;
+    if (a.state === 'posted' || a.state === 'rejected') return;
+    let messagePath = a.messagePath;
+    let messageText = a.messageText;
+    if (a.state !== 'posting' || messagePath === undefined || messageText === undefined) {
+      const artifacts: MessageArtifact[] = [];
+      if (a.target !== '') {
+        const files = state.unitFiles(a.target);
+        const blocked = files.find((f) => f.state === 'failed' || f.state === 'rejected' || f.state === 'conflict');
+        if (blocked) {
+          const reason = `held back: ${blocked.localPath} is ${blocked.state}${blocked.lastError ? ` (${blocked.lastError})` : ''}`;
+          if (a.state !== 'held' || a.reason !== reason) {
+            state.announcementState(a.source, 'held', reason);
+            logger.warn({ source: a.source, target: a.target }, reason);
+          }
+          return;
+        }
+        if (files.length === 0 || files.some((f) => f.state !== 'uploaded')) {
+          state.announcementState(a.source, 'waiting', `waiting for ${a.target} to land`);
+          return;
+        }
+        const first = files[0] as (typeof files)[number];
+        const m = mapPath(first.localPath, this.#d.rules);
+        artifacts.push({
+          bucketPath: m.kind === 'file' ? m.unitBucketPath : first.bucketPath,
+          kind: m.kind === 'file' ? m.unitKind : 'file',
+          sizeBytes: files.reduce((n, f) => n + f.sizeBytes, 0),
+          fileCount: files.length,
+          localPath: a.target,
+        });
+      }
+      const note = a.source.startsWith(AUTO_PREFIX) ? undefined : await this.#readNote(a.source);
+      if (note === null) return;
+      const rendered = renderMessage({
+        agentId: config.agentId,
+        timestamp: new Date(clock.now()),
+        bucket: config.bucket,
+        note,
+        artifacts,
+        supersedes: a.previousMessagePath,
+      });
+      messagePath = await this.#freePath(rendered.bucketPath);
+      messageText = rendered.text;
+      state.announcementPosting(a.source, messagePath, messageText);
+    }
+    const [result] = await bucket.upload([{ bucketPath: messagePath, sizeBytes: Buffer.byteLength(messageText), content: Buffer.from(messageText) }], {});
+    if (result?.ok) {
+      state.announcementPosted(a.source);
+      logger.info({ source: a.source, message: messagePath, target: a.target || undefined }, 'announced');
+      return;
+    }
+    const reason = result?.ok === false ? result.error.message : 'no outcome';
+    logger.warn({ source: a.source, message: messagePath, err: reason, retryInMs: REPOST_DELAY_MS }, 'announcement not posted yet; will retry');
+    const cancel = clock.setTimer(() => {
+      this.#cancelRetries.delete(cancel);
+      const again = state.announcement(a.source);
+      if (again) this.#enqueue(() => this.#tryPost(again));
+    }, REPOST_DELAY_MS);
+    this.#cancelRetries.add(cancel);
+  }
+
+  /** The note's current text, parsed; null when it vanished or changed (its next version will come). */
+  async #readNote(notePath: string) {
+    const s = await this.#d.fs.stat(this.#abs(notePath));
+    if (s?.kind !== 'file' || s.sizeBytes > MAX_NOTE_BYTES) return null;
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of this.#d.fs.openVerified(this.#abs(notePath), s)) chunks.push(c as Buffer);
+      const parsed = parseNote(Buffer.concat(chunks).toString('utf8'), notePath);
+      return parsed.ok ? { ...(parsed.title === undefined ? {} : { title: parsed.title }), tags: parsed.tags, body: parsed.body } : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Two messages in the same second with the same slug would share a path: take the next free second. */
+  async #freePath(candidate: string): Promise<string> {
+    let p = candidate;
+    for (let i = 1; i <= 60; i++) {
+      const taken = (await this.#d.bucket.stat([p])).has(p) || this.#d.state.announcements().some((a) => a.messagePath === p);
+      if (!taken) return p;
+      p = candidate.replace(/^(message_board\/)(\d{8}T\d{6}Z)/, (_m, root: string, ts: string) => `${root}${shiftSeconds(ts, i)}`);
+    }
+    return p;
+  }
+
+  /** Artifacts a note may announce: everything in its folder (any delivery state), and the unit enclosing it. */
+  async #candidates(notePath: string): Promise<ArtifactRef[]> {
+    const dir = path.posix.dirname(notePath);
+    const refs = new Map<string, ArtifactRef>();
+    const entries = await this.#d.fs.list(dir === '.' ? this.#d.config.outbox : this.#abs(dir));
+    for (const e of entries) {
+      const rel = dir === '.' ? e.name : `${dir}/${e.name}`;
+      const probe = e.kind === 'directory' ? `${rel}/x` : rel;
+      const m = mapPath(probe, this.#d.rules);
+      if (m.kind !== 'file') continue;
+      if (e.kind === 'directory' && m.unitKind === 'directory' && m.unitPath === rel) refs.set(rel, { unitPath: rel, unitKind: 'directory' });
+      if (e.kind === 'file') refs.set(rel, { unitPath: m.unitPath, unitKind: m.unitKind });
+    }
+    const segments = notePath.split('/');
+    if (segments.length >= 3 && this.#d.rules.unitCategories.includes(segments[0] as string)) {
+      const unit = `${segments[0]}/${segments[1]}`;
+      refs.set(unit, { unitPath: unit, unitKind: 'directory' });
+    }
+    return [...refs.values()];
+  }
+
+  #reject(notePath: string, version: string, reason: string): void {
+    const { state, logger } = this.#d;
+    const known = state.announcement(notePath);
+    if (known?.version === version && known.state === 'rejected') return;
+    state.announcementWaiting(notePath, version, '', reason);
+    state.announcementState(notePath, 'rejected', reason);
+    logger.error({ note: notePath, state: 'rejected' }, reason);
+  }
+
+  #abs(rel: string): string {
+    return path.join(this.#d.config.outbox, ...rel.split('/'));
+  }
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function shiftSeconds(compact: string, seconds: number): string {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(compact);
+  if (!m) return compact;
+  const d = new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]! + seconds));
+  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
