@@ -87,14 +87,16 @@ const DEFAULT_PRIORITY = 2;
 const HEAVY_PRIORITY = 3;
 
 export class Outbox extends EventEmitter<OutboxEvents> {
-  readonly config: Config;
-  readonly rules: CompiledRules;
+  #config: Config;
+  #rules: CompiledRules;
   readonly #deps: OutboxDeps;
   readonly #settler: Settler;
   readonly #queue: BatchQueue<Job>;
   readonly #abort = new AbortController();
   readonly #retryTimers = new Set<() => void>();
   #watcher: Watcher | undefined;
+  /** Jobs inside an upload call right now (what a shutdown may cut off). */
+  readonly #inFlight = new Set<Job>();
   /** Local paths whose upload a crash cut off: their bytes may have landed, so the bucket is checked first. */
   readonly #interrupted = new Set<string>();
   /** Files reported as rejected, by path + fingerprint, so a rescan does not log them again. */
@@ -105,15 +107,29 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   constructor(config: Config, deps: OutboxDeps, options: OutboxOptions = {}) {
     super();
-    this.config = config;
+    this.#config = config;
     this.#deps = deps;
     this.#options = options;
-    this.rules = compileRules({ agentId: config.agentId, unitCategories: config.unitCategories, ignore: config.ignore });
-    this.#announcer = new Announcer({ config, rules: this.rules, ...deps });
+    this.#rules = compileRules({ agentId: config.agentId, unitCategories: config.unitCategories, ignore: config.ignore });
+    // Getters, not copies: a reload (SIGHUP) changes what the stages read next.
+    const self = this;
+    this.#announcer = new Announcer({
+      get config() {
+        return self.#config;
+      },
+      get rules() {
+        return self.#rules;
+      },
+      ...deps,
+    });
     this.#settler = createSettler({
       clock: deps.clock,
-      settleMs: config.settleMs,
-      settleTimeoutMs: config.settleTimeoutMs,
+      get settleMs() {
+        return self.#config.settleMs;
+      },
+      get settleTimeoutMs() {
+        return self.#config.settleTimeoutMs;
+      },
       snapshot: (unitPath) => this.#snapshot(unitPath),
       onSettled: (unit) => this.#onSettled(unit),
       onUnsettled: (unitPath, changingForMs) => {
@@ -144,18 +160,66 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     return this.#deps.logger;
   }
 
+  get config(): Config {
+    return this.#config;
+  }
+
+  get rules(): CompiledRules {
+    return this.#rules;
+  }
+
+  /**
+   * Applies a reloaded configuration. Settings that shape what is published and how fast apply at
+   * once; those that name the outbox, bucket, identity or state need a restart and are returned.
+   */
+  reconfigure(next: Config): { applied: string[]; needRestart: string[] } {
+    const live = ['settleMs', 'settleTimeoutMs', 'ignore', 'autoAnnounce', 'rescanIntervalMs', 'shutdownGraceMs', 'logLevel'] as const;
+    const fixed = ['outbox', 'bucket', 'agentId', 'stateDir', 'hubUrl', 'tokenFile', 'unitCategories', 'categories', 'concurrency', 'maxRequestsPerSecond', 'maxUploadBytesPerSecond', 'createBucket'] as const;
+    const differs = (k: keyof Config) => JSON.stringify(this.#config[k]) !== JSON.stringify(next[k]);
+    const applied = live.filter(differs);
+    const needRestart = fixed.filter(differs);
+    const merged = { ...this.#config };
+    for (const k of applied) (merged as Record<string, unknown>)[k] = next[k];
+    this.#config = Object.freeze(merged);
+    this.#rules = compileRules({ agentId: merged.agentId, unitCategories: merged.unitCategories, ignore: merged.ignore });
+    if (applied.includes('logLevel')) this.#log.level = merged.logLevel;
+    return { applied: [...applied], needRestart: [...needRestart] };
+  }
+
   /** Creates the outbox layout, checks the bucket, and requeues uploads a crash cut off. */
   async prepare(): Promise<void> {
-    await mkdir(this.config.outbox, { recursive: true });
-    for (const category of this.config.categories) {
-      await mkdir(path.join(this.config.outbox, category), { recursive: true });
-    }
+    await this.#createLayout();
     await this.#deps.bucket.check({ create: this.config.createBucket });
     this.#announcer.resume();
     const interrupted = this.#deps.state.requeueInterrupted();
     for (const p of interrupted) this.#interrupted.add(p);
     if (interrupted.length > 0) {
       this.#log.info({ files: interrupted.length }, 'uploads interrupted by the last stop: checking the bucket, then redoing what did not land');
+    }
+  }
+
+  /**
+   * Creates the outbox and its category folders when missing. Under a read-only sandbox (the
+   * systemd unit) an existing outbox is enough: missing categories are only a warning.
+   */
+  async #createLayout(): Promise<void> {
+    const outbox = this.config.outbox;
+    try {
+      await mkdir(outbox, { recursive: true });
+    } catch (error) {
+      if ((await this.#deps.fs.stat(outbox))?.kind !== 'directory') {
+        throw new OutboxError('HFO_CONFIG_INVALID', `the outbox ${outbox} does not exist and cannot be created (${(error as NodeJS.ErrnoException).code}); create it`, { cause: error });
+      }
+    }
+    if ((await this.#deps.fs.stat(outbox))?.kind !== 'directory') {
+      throw new OutboxError('HFO_CONFIG_INVALID', `the outbox ${outbox} is not a folder`);
+    }
+    for (const category of this.config.categories) {
+      try {
+        await mkdir(path.join(outbox, category), { recursive: true });
+      } catch (error) {
+        this.#log.warn({ folder: path.join(outbox, category), code: (error as NodeJS.ErrnoException).code }, 'cannot create the category folder; create it yourself if agents expect it');
+      }
     }
   }
 
@@ -221,7 +285,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#settler.forget(unitPath);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops intake (watcher, settle, timers), lets the uploads in flight finish within `graceMs`,
+   * then aborts the rest. What did not finish stays pending in the state store and is redone
+   * (after a check of the bucket) at the next start. Resolves with what was cut off.
+   */
+  async stop(options: { graceMs?: number } = {}): Promise<{ interrupted: number }> {
     for (const cancel of this.#named.values()) cancel();
     this.#named.clear();
     await this.#watcher?.close();
@@ -229,9 +298,22 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     for (const cancel of this.#retryTimers) cancel();
     this.#retryTimers.clear();
     this.#queue.clear();
-    await this.#queue.onIdle();
+    const finished = this.#queue.onIdle().then(() => this.#announcer.whenIdle());
+    let cancelDeadline: (() => void) | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      cancelDeadline = this.#deps.clock.setTimer(() => resolve('deadline'), options.graceMs ?? Number.MAX_SAFE_INTEGER);
+    });
+    const outcome = await Promise.race([finished.then(() => 'done' as const), deadline]);
+    cancelDeadline?.();
+    let interrupted = 0;
+    if (outcome === 'deadline') {
+      interrupted = this.#inFlight.size;
+      for (const job of this.#inFlight) this.#deps.state.markRetry(job.file.localPath, 'interrupted by shutdown; redone at the next start');
+      this.#abort.abort(new OutboxError('HFO_NETWORK', 'hf-outbox is stopping'));
+      await finished;
+    }
     this.#announcer.stop();
-    await this.#announcer.whenIdle();
+    return { interrupted };
   }
 
   #onWatchEvent(event: WatchEvent): void {
@@ -388,6 +470,15 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   async #upload(all: Job[]): Promise<void> {
+    for (const job of all) this.#inFlight.add(job);
+    try {
+      await this.#uploadBatch(all);
+    } finally {
+      for (const job of all) this.#inFlight.delete(job);
+    }
+  }
+
+  async #uploadBatch(all: Job[]): Promise<void> {
     const { state, bucket, clock } = this.#deps;
     const { batch, contents } = await this.#checkResults(all);
 

@@ -13,8 +13,8 @@ export interface CommandContext {
   logger: Logger;
 }
 
-export async function loadContext(flags: RawSettings): Promise<CommandContext> {
-  const { config, warnings } = await loadConfig(flags);
+export async function loadContext(flags: RawSettings, purpose: 'publish' | 'read' = 'publish'): Promise<CommandContext> {
+  const { config, warnings } = await loadConfig(flags, process.env, process.cwd(), purpose);
   const logger = createLogger({ level: config.logLevel, agentId: config.agentId });
   for (const w of warnings) logger.warn(w);
   return { config, logger };

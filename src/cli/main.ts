@@ -28,7 +28,10 @@ async function main(argv: string[]): Promise<number> {
       ['watch', '$0'],
       'Scan, then watch the outbox and publish artifacts as they settle (the default; runs until SIGINT/SIGTERM).',
       (y) => y,
-      run(async (args) => (await import('./watch.js')).runWatch(await loadContext(settingsFromArgv(args)))),
+      run(async (args) => {
+        const flags = settingsFromArgv(args);
+        return (await import('./watch.js')).runWatch(await loadContext(flags), flags);
+      }),
     )
     .command(
       'sync',
@@ -58,6 +61,12 @@ async function main(argv: string[]): Promise<number> {
       run(async (args) =>
         (await import('./status.js')).runStatus(await loadContext(settingsFromArgv(args)), { json: args['json'] === true }),
       ),
+    )
+    .command(
+      'doctor',
+      'Check the setup: config, token and its owner, bucket access, outbox, inotify limit, free space, state database. Exit 0 when no check failed.',
+      (y) => y.option('json', { type: 'boolean', default: false, describe: 'One JSON object per check.' }),
+      run(async (args) => (await import('./doctor.js')).runDoctorCommand(settingsFromArgv(args), { json: args['json'] === true })),
     )
     .command(
       'board',
@@ -137,7 +146,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** Reading commands print their output on stdout; their warnings go to stderr so `--json` stays clean. */
 async function readerContext(args: Record<string, unknown>): Promise<CommandContext> {
-  const ctx = await loadContext(settingsFromArgv(args));
+  const ctx = await loadContext(settingsFromArgv(args), 'read');
   return { ...ctx, logger: createLogger({ level: ctx.config.logLevel, agentId: ctx.config.agentId, destination: process.stderr, pretty: false }) };
 }
 

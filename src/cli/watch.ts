@@ -1,16 +1,28 @@
-/** `hf-outbox watch`: the long-running daemon. */
+/**
+ * `hf-outbox watch`: the long-running daemon. Signals: SIGTERM/SIGINT drain and exit 0;
+ * SIGHUP reloads the configuration (a bad one is reported and the running one kept) and retries
+ * failed uploads now. Under systemd (Type=notify) it reports READY=1 after the first scan,
+ * STOPPING=1 on shutdown, and pings the watchdog.
+ */
+import { stat } from 'node:fs/promises';
+import { loadConfig } from '../config/load.js';
+import type { RawSettings } from '../config/parse.js';
 import { OutboxError } from '../core/errors.js';
+import { createNotifier } from '../service/notify.js';
 import type { CommandContext } from './context.js';
 import { createOutbox } from './context.js';
 
 /** How often a daemon that cannot reach or write its bucket checks again (it never crash-loops). */
 const BUCKET_RECHECK_MS = 60_000;
 
-export async function runWatch(ctx: CommandContext): Promise<number> {
+export async function runWatch(ctx: CommandContext, flags: RawSettings = {}): Promise<number> {
   const { config, logger } = ctx;
+  const notifier = createNotifier(process.env, { onError: (err, message) => logger.warn({ err: err.message, message }, 'systemd notification failed') });
+  const stopWatchdog = notifier.startWatchdog();
   const { outbox, state } = await createOutbox(ctx);
-  const stopping = waitForStopSignal();
+  const signals = new StopSignals();
   try {
+    await warnIfWorldWritable(config.outbox, logger);
     for (;;) {
       try {
         await outbox.prepare();
@@ -18,43 +30,79 @@ export async function runWatch(ctx: CommandContext): Promise<number> {
       } catch (error) {
         if (!(error instanceof OutboxError) || (error.code !== 'HFO_AUTH' && error.code !== 'HFO_BUCKET_NOT_FOUND')) throw error;
         logger.error({ code: error.code }, `${error.message}; checking again in ${BUCKET_RECHECK_MS / 1000} s`);
-        const next = await Promise.race([stopping, sleep(BUCKET_RECHECK_MS).then(() => undefined)]);
-        if (next !== undefined) return 0;
+        // Ready (alive and waiting), so a Type=notify unit is not killed for a start timeout and restarted in a loop.
+        await notifier.ready(`waiting for the bucket: ${error.message}`);
+        if (await signals.within(BUCKET_RECHECK_MS)) return 0;
       }
     }
     await outbox.watch();
     const { files } = await outbox.scan();
     outbox.startHousekeeping();
-    const onHup = () => {
-      logger.info('SIGHUP: retrying failed uploads now');
-      outbox.retryFailed(0);
-    };
-    process.on('SIGHUP', onHup);
+    process.on('SIGHUP', () => void reload(ctx, flags, outbox));
     logger.info(
-      { outbox: config.outbox, bucket: outbox.config.bucket.uri, stateDir: config.stateDir, files },
+      { outbox: config.outbox, bucket: config.bucket.uri, stateDir: config.stateDir, files },
       'watching the outbox (Ctrl-C to stop)',
     );
-    const signal = await stopping;
-    logger.info({ signal }, 'stopping');
-    await outbox.stop();
+    await notifier.ready(`watching ${config.outbox} → ${config.bucket.uri}`);
+    const signal = await signals.next;
+    const graceMs = outbox.config.shutdownGraceMs;
+    logger.info({ signal, graceMs }, 'stopping: finishing uploads in flight');
+    await notifier.stopping(`finishing uploads (up to ${Math.round(graceMs / 1000)} s)`);
+    const { interrupted } = await outbox.stop({ graceMs });
+    if (interrupted > 0) logger.warn({ files: interrupted }, 'stopped before these uploads finished; they are redone at the next start');
+    logger.info('stopped');
     return 0;
   } finally {
+    stopWatchdog();
     state.close();
   }
 }
 
-function waitForStopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(signal);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
+/** SIGHUP: validate the new configuration as a whole; apply it only if it is valid. */
+async function reload(ctx: CommandContext, flags: RawSettings, outbox: Awaited<ReturnType<typeof createOutbox>>['outbox']) {
+  const { logger } = ctx;
+  try {
+    const { config } = await loadConfig(flags);
+    const { applied, needRestart } = outbox.reconfigure(config);
+    logger.info({ applied }, applied.length > 0 ? 'SIGHUP: configuration reloaded' : 'SIGHUP: configuration unchanged');
+    if (needRestart.length > 0) logger.warn({ settings: needRestart }, 'SIGHUP: these settings changed but take effect only after a restart');
+  } catch (error) {
+    logger.error({ err: (error as Error).message }, 'SIGHUP: the new configuration is invalid; still running on the previous one');
+  }
+  outbox.retryFailed(0);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+async function warnIfWorldWritable(dir: string, logger: CommandContext['logger']): Promise<void> {
+  const s = await stat(dir).catch(() => undefined);
+  if (s && (s.mode & 0o002) !== 0) {
+    logger.warn({ outbox: dir, mode: (s.mode & 0o7777).toString(8) }, 'the outbox is world-writable: any user on this machine can publish under your agent id (chmod o-w)');
+  }
+}
+
+/** SIGINT/SIGTERM as a promise; the first one wins. */
+class StopSignals {
+  readonly next: Promise<NodeJS.Signals>;
+
+  constructor() {
+    this.next = new Promise((resolve) => {
+      const on = (signal: NodeJS.Signals) => {
+        process.off('SIGINT', on);
+        process.off('SIGTERM', on);
+        resolve(signal);
+      };
+      process.on('SIGINT', on);
+      process.on('SIGTERM', on);
+    });
+  }
+
+  /** True when a stop signal arrived within `ms`. */
+  async within(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    });
+    const result = await Promise.race([this.next.then(() => true), timeout]);
+    clearTimeout(timer);
+    return result;
+  }
 }

@@ -15,10 +15,11 @@ export async function loadConfig(
   flags: RawSettings,
   env: Readonly<Record<string, string | undefined>> = process.env,
   cwd = process.cwd(),
+  purpose: 'publish' | 'read' = 'publish',
 ): Promise<LoadedConfig> {
   const configPath = (flags.config as string | undefined) ?? env['HF_OUTBOX_CONFIG'];
   const file = configPath === undefined ? undefined : await readConfigFile(path.resolve(cwd, configPath));
-  const result = parseConfig({ flags, env, file, cwd, homeDir: os.homedir() });
+  const result = parseConfig({ flags, env, file, cwd, homeDir: os.homedir(), purpose });
   if (!result.ok) {
     throw new OutboxError('HFO_CONFIG_INVALID', `invalid configuration:\n  - ${result.errors.join('\n  - ')}`);
   }

@@ -23,6 +23,7 @@ export interface Config {
   settleTimeoutMs: number;
   concurrency: number;
   rescanIntervalMs: number;
+  shutdownGraceMs: number;
   maxRequestsPerSecond: number;
   maxUploadBytesPerSecond: number;
   unitCategories: readonly string[];
@@ -43,6 +44,8 @@ export interface ParseInput {
   file: { path: string; settings: Record<string, unknown> } | undefined;
   cwd: string;
   homeDir: string;
+  /** Reading commands (board, results, pull, status) need no agent id of their own. */
+  purpose?: 'publish' | 'read';
 }
 
 export type ParseResult = { ok: true; config: Config; warnings: string[] } | { ok: false; errors: string[] };
@@ -73,14 +76,14 @@ export function parseConfig(input: ParseInput): ParseResult {
 
   let agentId = values.agentId as string | undefined;
   if (agentId === undefined) {
-    if (bucket.kind === 'hf') {
+    if (bucket.kind === 'hf' && input.purpose !== 'read') {
       return {
         ok: false,
         errors: [`agent-id: missing; publishing to ${bucket.uri} needs your agent id (--agent-id, HF_OUTBOX_AGENT_ID or AGENT_ID)`],
       };
     }
     agentId = FALLBACK_AGENT_ID;
-    warnings.push(`no agent id given; using "${FALLBACK_AGENT_ID}" for the local-folder bucket (set --agent-id or AGENT_ID)`);
+    if (input.purpose !== 'read') warnings.push(`no agent id given; using "${FALLBACK_AGENT_ID}" for the local-folder bucket (set --agent-id or AGENT_ID)`);
   }
 
   const outbox = path.resolve(input.cwd, String(values.outbox));
@@ -97,6 +100,7 @@ export function parseConfig(input: ParseInput): ParseResult {
     settleTimeoutMs: values.settleTimeoutMs as number,
     concurrency: values.concurrency as number,
     rescanIntervalMs: values.rescanIntervalMs as number,
+    shutdownGraceMs: values.shutdownGraceMs as number,
     maxRequestsPerSecond: values.maxRequestsPerSecond as number,
     maxUploadBytesPerSecond: values.maxUploadBytesPerSecond as number,
     unitCategories: values.unitCategories as string[],

@@ -91,6 +91,12 @@ export const OPTIONS = {
     defaultText: '2',
     schema: v.optional(wholeNumber(1, 64), 2),
   },
+  shutdownGraceMs: {
+    kind: 'integer',
+    description: 'On SIGTERM/SIGINT, uploads in flight get this long to finish; the rest stays pending for the next start.',
+    defaultText: '20000',
+    schema: v.optional(wholeNumber(0, 15 * 60 * 1000), 20_000),
+  },
   rescanIntervalMs: {
     kind: 'integer',
     description: 'Full rescan of the outbox on this interval (jittered ±25%), in case the watcher missed events.',

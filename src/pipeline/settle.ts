@@ -58,7 +58,8 @@ const MAX_RECHECK_MS = 5_000;
 const MIN_RECHECK_MS = 50;
 
 export function createSettler(options: SettlerOptions): Settler {
-  const { clock, settleMs } = options;
+  // Read on every check, not captured: a configuration reload (SIGHUP) may change them.
+  const { clock } = options;
   const entries = new Map<string, Entry>();
   let idleWaiters: Array<() => void> = [];
   let closed = false;
@@ -115,7 +116,7 @@ export function createSettler(options: SettlerOptions): Settler {
     }
     // An mtime in the future (clock skew, NFS) counts from when we first saw it, so it cannot block forever.
     const newest = rawNewest > now ? entry.signatureSeenAt : rawNewest;
-    const readyAt = Math.max(newest, entry.lastChangeAt) + settleMs;
+    const readyAt = Math.max(newest, entry.lastChangeAt) + options.settleMs;
     if (now >= readyAt && !entry.dirty) {
       entries.delete(unitPath);
       options.onSettled({ unitPath, unitKind: snap.unitKind, unitBucketPath: snap.unitBucketPath, files: snap.files, settledAtMs: now });
