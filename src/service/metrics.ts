@@ -18,7 +18,8 @@
  * | `hf_outbox_breaker_open` | gauge | 1 while the circuit breaker holds requests back |
  * | `hf_outbox_ready` | gauge | 1 once start-up is done (what /healthz reports) |
  *
- * The request rate is derived from the counter, as Prometheus intends:
+ * Count requests with {@link countRequests} around the fetch that really sends (under hub-fetch), so
+ * retries and probes are requests too. The request rate is derived from the counter, as Prometheus intends:
  * `sum(rate(hf_outbox_hub_requests_total[5m]))` (requests per second), by class with `sum by (class)`,
  * and the error ratio as `sum(rate(hf_outbox_hub_requests_total{class=~"5xx|error"}[5m])) /
  * sum(rate(hf_outbox_hub_requests_total[5m]))`. Every label value is created at zero, so `rate()`
@@ -156,6 +157,25 @@ export function createMetrics(options: MetricsOptions = {}): OutboxMetrics {
     setReady(isReady) {
       ready.set(isReady ? 1 : 0);
     },
+  };
+}
+
+/**
+ * Wraps the fetch that really sends (below hub-fetch's retries, so every attempt, retry and breaker
+ * probe is one request) to count each finished request by status class. A request the caller
+ * aborted is not counted: it did not finish, and the Hub did nothing wrong.
+ */
+export function countRequests(base: typeof fetch, metrics: Pick<OutboxMetrics, 'request'>): typeof fetch {
+  return async (input, init) => {
+    try {
+      const response = await base(input, init);
+      metrics.request(response.status);
+      return response;
+    } catch (error) {
+      const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
+      if (!signal?.aborted) metrics.request('error');
+      throw error;
+    }
   };
 }
 

@@ -2,9 +2,10 @@
  * The metrics server on a real loopback port: the API drives the counters and gauges, /metrics is
  * parsed line by line as a scraper would, /healthz follows readiness, and nothing listens off 127.0.0.1.
  */
+import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createMetrics, serveMetrics, type OutboxMetrics } from '../../src/service/metrics.js';
+import { countRequests, createMetrics, serveMetrics, type OutboxMetrics } from '../../src/service/metrics.js';
 
 async function start(metrics: OutboxMetrics = createMetrics()) {
   const server = await serveMetrics(metrics, { port: 0 });
@@ -182,5 +183,27 @@ describe('metrics', () => {
     await server.close();
     expect(await canConnect('127.0.0.1', server.port)).toBe(false);
     socket.destroy();
+  });
+
+  it('countRequests counts each real request by class, errors included, aborts not', async () => {
+    const origin = http.createServer((req, res) => {
+      res.statusCode = Number(req.url?.slice(1)) || 200;
+      res.end();
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => (origin.closeAllConnections(), origin.close(() => resolve()))));
+    const base = `http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`;
+    const { metrics, server } = await start(createMetrics({ collectDefault: false }));
+    const counted = countRequests(fetch, metrics);
+
+    for (const status of [200, 204, 404, 429, 503]) expect((await counted(`${base}/${status}`)).status).toBe(status);
+    await expect(counted('http://127.0.0.1:9/refused')).rejects.toThrow(TypeError);
+    await expect(counted(`${base}/200`, { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+
+    const samples = await scrape(server.url);
+    expect(samples.get('hf_outbox_hub_requests_total{class="2xx"}')).toBe(2);
+    expect(samples.get('hf_outbox_hub_requests_total{class="4xx"}')).toBe(2);
+    expect(samples.get('hf_outbox_hub_requests_total{class="5xx"}')).toBe(1);
+    expect(samples.get('hf_outbox_hub_requests_total{class="error"}')).toBe(1);
   });
 });
