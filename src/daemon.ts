@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config/parse.js';
 import { OutboxError, toOutboxError } from './core/errors.js';
-import type { BucketClient, Clock, OutboxFs, RemoteEntry, UploadProgress, UploadSource } from './core/ports.js';
+import type { BucketClient, Clock, OutboxFs, RemoteEntry, UploadProgress, UploadResult, UploadSource } from './core/ports.js';
 import { sha256Of } from './hash/sha256.js';
 import { xetHashOf } from './hash/xet-hash.js';
 import type { SettledFile, SettledUnit } from './core/types.js';
@@ -121,6 +121,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         return self.#rules;
       },
       ...deps,
+      onRejected: (notePath, reason) => this.emit('problem', { localPath: notePath, bucketPath: undefined, state: 'rejected', reason }),
     });
     this.#settler = createSettler({
       clock: deps.clock,
@@ -263,6 +264,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       onError: (error) => this.#onWatchError(error),
     });
     await this.#watcher.ready;
+  }
+
+  /** Sizes of the stages, for metrics and status. */
+  queueStats(): { waiting: number; running: number; settling: number } {
+    return { waiting: this.#queue.waiting(), running: this.#queue.running(), settling: this.#settler.waiting().length };
   }
 
   /** Units that have not settled yet. */
@@ -536,9 +542,16 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     try {
       results = await bucket.upload(sources, { signal: this.#abort.signal, onProgress: (p) => progress.update(p) });
     } finally {
-      state.clearProgress(go.map((j) => j.file.bucketPath));
+      if (progress.saved) state.clearProgress(go.map((j) => j.file.bucketPath));
     }
     const durationMs = clock.now() - started;
+    // One commit for the whole call's records.
+    state.transaction(() => this.#record(go, byPath, results, durationMs));
+    for (const unit of new Set(go.map((j) => j.file.unitPath))) this.#announcer.unitDelivered(unit);
+  }
+
+  #record(go: Job[], byPath: Map<string, Job>, results: UploadResult[], durationMs: number): void {
+    const { state } = this.#deps;
     for (const result of results) {
       const job = byPath.get(result.bucketPath);
       if (job === undefined) continue;
@@ -553,7 +566,6 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         this.#onFileError(job, result.error);
       }
     }
-    for (const unit of new Set(go.map((j) => j.file.unitPath))) this.#announcer.unitDelivered(unit);
   }
 
   /**
@@ -682,13 +694,17 @@ class ProgressLog {
     this.#save = save;
   }
 
+  /** True once a progress row was written (only large files get one). */
+  saved = false;
+
   update(p: UploadProgress): void {
+    if (p.bytesTotal < LARGE_FILE_BYTES || p.bytesDone >= p.bytesTotal) return;
     const now = this.#clock.now();
     if (now - (this.#lastSavedAt.get(p.bucketPath) ?? 0) >= PROGRESS_SAVE_MS) {
       this.#lastSavedAt.set(p.bucketPath, now);
       this.#save(p);
+      this.saved = true;
     }
-    if (p.bytesTotal < LARGE_FILE_BYTES || p.bytesDone >= p.bytesTotal) return;
     if (now - (this.#lastLogAt.get(p.bucketPath) ?? this.#startedAt) < PROGRESS_LOG_MS) return;
     this.#lastLogAt.set(p.bucketPath, now);
     const seconds = Math.max(0.001, (now - this.#startedAt) / 1000);

@@ -3,6 +3,8 @@ import type { Config } from '../config/parse.js';
 import type { BucketClient, Clock, OutboxFs } from '../core/ports.js';
 import type { Logger } from '../log.js';
 import { createHubFetch, type HubFetchEvent } from '../net/hub-fetch.js';
+import { proxyAwareFetch } from '../net/proxy.js';
+import { countRequests, type OutboxMetrics } from '../service/metrics.js';
 import { OwnNamesBucket } from '../announce/guard.js';
 import { LocalFolderBucket } from './local-bucket.js';
 
@@ -10,17 +12,32 @@ export interface BucketDeps {
   fs: OutboxFs;
   clock: Clock;
   logger: Logger;
+  metrics?: OutboxMetrics;
+  /** Proxy settings are read from here (HTTPS_PROXY, HTTP_PROXY, NO_PROXY). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function openBucket(config: Config, deps: BucketDeps): Promise<BucketClient> {
   const target = config.bucket;
   // Every write of the daemon goes through OwnNamesBucket: it refuses any path without our agent id.
   if (target.kind === 'local') return new OwnNamesBucket(new LocalFolderBucket(target.root, deps.fs), config.agentId);
+  // Node's own fetch ignores proxy variables: route through undici's proxy agent when they are set.
+  const proxied = proxyAwareFetch(deps.env ?? process.env);
+  if (proxied.proxy) deps.logger.info({ proxy: proxied.proxy }, 'Hub requests go through a proxy');
+  const { metrics } = deps;
   const hubFetch = createHubFetch({
     clock: deps.clock,
+    // Counted below the retry layer, so every attempt and probe shows in the request metrics.
+    fetch: metrics ? countRequests(proxied.fetch, metrics) : proxied.fetch,
     ...(config.maxRequestsPerSecond > 0 ? { maxRequestsPerSecond: config.maxRequestsPerSecond } : {}),
     ...(config.maxUploadBytesPerSecond > 0 ? { maxUploadBytesPerSecond: config.maxUploadBytesPerSecond } : {}),
-    onEvent: (event) => logFetchEvent(deps.logger, event),
+    onEvent: (event) => {
+      logFetchEvent(deps.logger, event);
+      if (event.type === 'retry') metrics?.retry();
+      else if (event.type === 'rate-limited') metrics?.rateLimited();
+      else if (event.type === 'breaker-open') metrics?.setBreakerOpen(true);
+      else if (event.type === 'breaker-closed') metrics?.setBreakerOpen(false);
+    },
   });
   const { openHubBucket } = await import('./hub-bucket.js');
   return new OwnNamesBucket(await openHubBucket(config, target, deps.fs, hubFetch), config.agentId);

@@ -10,6 +10,7 @@ import type { BucketClient, OutboxFs, RemoteEntry, UploadProgress, UploadResult,
 export const WRITABLE_ROOTS = ['artifacts', 'message_board'] as const;
 
 const TEMP_PREFIX = '.hf-outbox-tmp-';
+const PARALLEL_WRITES = 4;
 
 /**
  * A bucket that is a plain local folder: the embedded default, needing no token and no network.
@@ -47,17 +48,24 @@ export class LocalFolderBucket implements BucketClient {
     sources: readonly UploadSource[],
     options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void } = {},
   ): Promise<UploadResult[]> {
-    const results: UploadResult[] = [];
-    for (const source of sources) {
-      try {
-        options.signal?.throwIfAborted();
-        await this.#write(source, options);
-        results.push({ bucketPath: source.bucketPath, ok: true });
-      } catch (error) {
-        if (options.signal?.aborted) throw error;
-        results.push({ bucketPath: source.bucketPath, ok: false, error: toOutboxError(error, 'HFO_UPLOAD_FAILED') });
+    // A few writes at once: each waits on fsync, so overlapping them keeps the disk busy.
+    const results: UploadResult[] = new Array(sources.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < sources.length) {
+        const index = next++;
+        const source = sources[index] as UploadSource;
+        try {
+          options.signal?.throwIfAborted();
+          await this.#write(source, options);
+          results[index] = { bucketPath: source.bucketPath, ok: true };
+        } catch (error) {
+          if (options.signal?.aborted) throw error;
+          results[index] = { bucketPath: source.bucketPath, ok: false, error: toOutboxError(error, 'HFO_UPLOAD_FAILED') };
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_WRITES, sources.length) }, worker));
     return results;
   }
 

@@ -6,6 +6,7 @@ import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { Outbox, type OutboxOptions } from '../daemon.js';
 import { createLogger, type Logger } from '../log.js';
+import type { OutboxMetrics } from '../service/metrics.js';
 import { StateStore } from '../state/store.js';
 
 export interface CommandContext {
@@ -25,11 +26,15 @@ export function stateIdentity(config: Config) {
 }
 
 /** Builds the daemon over the real adapters. The caller closes `state`. */
-export async function createOutbox(ctx: CommandContext, options: OutboxOptions = {}): Promise<{ outbox: Outbox; state: StateStore }> {
+export async function createOutbox(
+  ctx: CommandContext,
+  options: OutboxOptions = {},
+  metrics?: OutboxMetrics,
+): Promise<{ outbox: Outbox; state: StateStore }> {
   const fs = new NodeOutboxFs();
   const state = StateStore.open(ctx.config.stateDir, stateIdentity(ctx.config));
   try {
-    const bucket = await openBucket(ctx.config, { fs, clock: systemClock, logger: ctx.logger });
+    const bucket = await openBucket(ctx.config, { fs, clock: systemClock, logger: ctx.logger, ...(metrics ? { metrics } : {}) });
     const outbox = new Outbox(ctx.config, { fs, bucket, state, clock: systemClock, logger: ctx.logger }, options);
     return { outbox, state };
   } catch (error) {

@@ -9,6 +9,7 @@
  * was found. Network checks make one attempt each with a timeout, unlike the daemon, which
  * retries: a doctor should answer quickly.
  */
+import { proxyAwareFetch } from '../net/proxy.js';
 import { constants, statSync } from 'node:fs';
 import { access, readFile, readdir, stat, statfs } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -362,8 +363,10 @@ function currentUser(): string {
   }
 }
 
+/** One attempt with a deadline, through the proxy when HTTPS_PROXY/HTTP_PROXY are set (as the daemon does). */
 function timedFetch(timeoutMs: number): typeof fetch {
-  return (input, init) => fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(timeoutMs) });
+  const base = proxyAwareFetch(process.env).fetch;
+  return (input, init) => base(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(timeoutMs) });
 }
 
 function messageOf(error: unknown): string {

@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises';
 import { loadConfig } from '../config/load.js';
 import type { RawSettings } from '../config/parse.js';
 import { OutboxError } from '../core/errors.js';
+import { createMetrics, serveMetrics } from '../service/metrics.js';
 import { createNotifier } from '../service/notify.js';
 import type { CommandContext } from './context.js';
 import { createOutbox } from './context.js';
@@ -19,7 +20,19 @@ export async function runWatch(ctx: CommandContext, flags: RawSettings = {}): Pr
   const { config, logger } = ctx;
   const notifier = createNotifier(process.env, { onError: (err, message) => logger.warn({ err: err.message, message }, 'systemd notification failed') });
   const stopWatchdog = notifier.startWatchdog();
-  const { outbox, state } = await createOutbox(ctx);
+  const metrics = config.metricsPort > 0 ? createMetrics() : undefined;
+  const { outbox, state } = await createOutbox(ctx, {}, metrics);
+  const server = metrics ? await serveMetrics(metrics, { port: config.metricsPort }) : undefined;
+  if (server) logger.info({ url: server.url }, 'serving /healthz and /metrics');
+  let sampler: NodeJS.Timeout | undefined;
+  if (metrics) {
+    outbox.on('uploaded', (e) => metrics.fileUploaded(e.sizeBytes));
+    outbox.on('problem', (p) => metrics.fileFailed(p.state));
+    sampler = setInterval(() => {
+      const q = outbox.queueStats();
+      metrics.setQueue(q.waiting, q.running, q.settling);
+    }, 2_000).unref();
+  }
   const signals = new StopSignals();
   try {
     await warnIfWorldWritable(config.outbox, logger);
@@ -44,16 +57,20 @@ export async function runWatch(ctx: CommandContext, flags: RawSettings = {}): Pr
       'watching the outbox (Ctrl-C to stop)',
     );
     await notifier.ready(`watching ${config.outbox} → ${config.bucket.uri}`);
+    metrics?.setReady(true);
     const signal = await signals.next;
     const graceMs = outbox.config.shutdownGraceMs;
     logger.info({ signal, graceMs }, 'stopping: finishing uploads in flight');
     await notifier.stopping(`finishing uploads (up to ${Math.round(graceMs / 1000)} s)`);
+    metrics?.setReady(false);
     const { interrupted } = await outbox.stop({ graceMs });
     if (interrupted > 0) logger.warn({ files: interrupted }, 'stopped before these uploads finished; they are redone at the next start');
     logger.info('stopped');
     return 0;
   } finally {
     stopWatchdog();
+    clearInterval(sampler);
+    await server?.close();
     state.close();
   }
 }

@@ -33,6 +33,7 @@ export interface Config {
   hubUrl: string;
   tokenFile: string | undefined;
   createBucket: boolean;
+  metricsPort: number;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -110,6 +111,7 @@ export function parseConfig(input: ParseInput): ParseResult {
     hubUrl: String(values.hubUrl).replace(/\/+$/, ''),
     tokenFile,
     createBucket: values.createBucket as boolean,
+    metricsPort: values.metricsPort as number,
     logLevel: values.logLevel as Config['logLevel'],
   };
   return { ok: true, config: deepFreeze(config), warnings };

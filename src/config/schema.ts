@@ -162,6 +162,13 @@ export const OPTIONS = {
     defaultText: 'false',
     schema: v.optional(v.boolean('expected true or false'), false),
   },
+  metricsPort: {
+    kind: 'integer',
+    description: 'Serve /healthz and Prometheus /metrics on 127.0.0.1 at this port (watch only; 0: off).',
+    defaultText: '0',
+    example: '9464',
+    schema: v.optional(wholeNumber(0, 65535), 0),
+  },
   logLevel: {
     kind: 'string',
     description: `Log level: ${LOG_LEVELS.join(', ')}.`,

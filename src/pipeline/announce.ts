@@ -18,6 +18,8 @@ import type { AnnouncementRecord, StateStore } from '../state/store.js';
 import { mapPath, type CompiledRules } from './naming.js';
 
 export interface AnnouncerDeps {
+  /** Told about every note that is rejected (malformed, ambiguous, too large). */
+  onRejected?: (notePath: string, reason: string) => void;
   config: Config;
   rules: CompiledRules;
   fs: OutboxFs;
@@ -254,6 +256,7 @@ export class Announcer {
     state.announcementWaiting(notePath, version, '', reason);
     state.announcementState(notePath, 'rejected', reason);
     logger.error({ note: notePath, state: 'rejected' }, reason);
+    this.#d.onRejected?.(notePath, reason);
   }
 
   #abs(rel: string): string {

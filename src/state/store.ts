@@ -144,11 +144,11 @@ export class StateStore {
   }
 
   #checkIdentity(identity: StateIdentity, readonly: boolean): void {
-    const rows = this.#db.prepare('SELECT key, value FROM meta').all() as Array<{ key: string; value: string }>;
+    const rows = this.#stmt('SELECT key, value FROM meta').all() as Array<{ key: string; value: string }>;
     const stored = Object.fromEntries(rows.map((r) => [r.key, r.value]));
     if (rows.length === 0) {
       if (readonly) return;
-      const insert = this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+      const insert = this.#stmt('INSERT INTO meta (key, value) VALUES (?, ?)');
       this.#db.transaction(() => {
         for (const [k, v] of Object.entries(identity)) insert.run(k, v);
       })();
@@ -166,13 +166,38 @@ export class StateStore {
     }
   }
 
+  /** Prepared statements, compiled once: preparing is the expensive part of a small query. */
+  readonly #statements = new Map<string, Database.Statement>();
+
+  #stmt(sql: string): Database.Statement {
+    let stmt = this.#statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** Runs `fn` in one transaction (one commit for a whole batch of records); nested calls join it. */
+  transaction<R>(fn: () => R): R {
+    return this.#runInTransaction(fn) as R;
+  }
+
+  /** Built once: better-sqlite3 compiles BEGIN/COMMIT for every transaction() wrapper it makes. */
+  #runInTransactionCached: ((fn: () => unknown) => unknown) | undefined;
+
+  get #runInTransaction(): (fn: () => unknown) => unknown {
+    this.#runInTransactionCached ??= this.#db.transaction((fn: () => unknown) => fn());
+    return this.#runInTransactionCached;
+  }
+
   get(localPath: string): FileRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM files WHERE local_path = ?').get(localPath) as Row | undefined;
+    const row = this.#stmt('SELECT * FROM files WHERE local_path = ?').get(localPath) as Row | undefined;
     return row && toRecord(row);
   }
 
   all(): FileRecord[] {
-    return (this.#db.prepare('SELECT * FROM files ORDER BY local_path').all() as Row[]).map(toRecord);
+    return (this.#stmt('SELECT * FROM files ORDER BY local_path').all() as Row[]).map(toRecord);
   }
 
   /** True when this exact version (fingerprint) is already in the bucket at this path. */
@@ -192,16 +217,14 @@ export class StateStore {
   /** True once this agent has written (or started writing) the bucket path: writing it again overwrites our own file. */
   hasWritten(bucketPath: string): boolean {
     return (
-      this.#db
-        .prepare('SELECT 1 FROM files WHERE bucket_path = ? AND (uploaded_at IS NOT NULL OR write_attempted = 1) LIMIT 1')
+      this.#stmt('SELECT 1 FROM files WHERE bucket_path = ? AND (uploaded_at IS NOT NULL OR write_attempted = 1) LIMIT 1')
         .get(bucketPath) !== undefined
     );
   }
 
   /** Another local file, still present, that maps to the same bucket path (a name collision). */
   otherHolder(bucketPath: string, localPath: string): string | undefined {
-    const row = this.#db
-      .prepare(
+    const row = this.#stmt(
         `SELECT local_path FROM files WHERE bucket_path = ? AND local_path <> ? AND local_present = 1 AND state <> 'rejected' LIMIT 1`,
       )
       .get(bucketPath, localPath) as { local_path: string } | undefined;
@@ -211,8 +234,7 @@ export class StateStore {
   /** Records a new version as pending. Keeps the uploaded fingerprint: the bucket still holds that one. */
   markPending(file: TrackedFile): void {
     const now = this.#now();
-    this.#db
-      .prepare(
+    this.#stmt(
         `INSERT INTO files (local_path, unit_path, bucket_path, size_bytes, mtime_ms, ino, state, attempts, local_present, first_seen_at, updated_at)
          VALUES (@localPath, @unitPath, @bucketPath, @sizeBytes, @mtimeMs, @ino, 'pending', 0, 1, @now, @now)
          ON CONFLICT (local_path) DO UPDATE SET
@@ -226,19 +248,18 @@ export class StateStore {
 
   /** Recorded before the upload starts, so a crash mid-upload leaves `uploading` and a restart redoes it. */
   markUploading(localPaths: readonly string[]): void {
-    const stmt = this.#db.prepare(
+    const stmt = this.#stmt(
       `UPDATE files SET state = 'uploading', attempts = attempts + 1, write_attempted = 1, updated_at = ? WHERE local_path = ?`,
     );
     const now = this.#now();
-    this.#db.transaction(() => {
+    this.transaction(() => {
       for (const p of localPaths) stmt.run(now, p);
-    })();
+    });
   }
 
   markUploaded(file: TrackedFile, contentHash?: string): void {
     const now = this.#now();
-    this.#db
-      .prepare(
+    this.#stmt(
         `UPDATE files SET state = 'uploaded', last_error = NULL, updated_at = @now, uploaded_at = @now,
            size_bytes = @sizeBytes, mtime_ms = @mtimeMs, ino = @ino, content_hash = COALESCE(@contentHash, content_hash),
            uploaded_size = @sizeBytes, uploaded_mtime_ms = @mtimeMs, uploaded_ino = @ino
@@ -250,8 +271,7 @@ export class StateStore {
   /** Parks a file in a terminal-for-now state with the reason a person can act on. */
   markProblem(file: TrackedFile, state: Extract<ArtifactState, 'failed' | 'rejected' | 'conflict'>, reason: string): void {
     const now = this.#now();
-    this.#db
-      .prepare(
+    this.#stmt(
         `INSERT INTO files (local_path, unit_path, bucket_path, size_bytes, mtime_ms, ino, state, attempts, last_error, local_present, first_seen_at, updated_at)
          VALUES (@localPath, @unitPath, @bucketPath, @sizeBytes, @mtimeMs, @ino, @state, 0, @reason, 1, @now, @now)
          ON CONFLICT (local_path) DO UPDATE SET
@@ -264,32 +284,30 @@ export class StateStore {
 
   /** Puts a file back to pending after a transient failure, keeping the reason for `status`. */
   markRetry(localPath: string, reason: string): void {
-    this.#db
-      .prepare(`UPDATE files SET state = 'pending', last_error = ?, updated_at = ? WHERE local_path = ?`)
+    this.#stmt(`UPDATE files SET state = 'pending', last_error = ?, updated_at = ? WHERE local_path = ?`)
       .run(reason, this.#now(), localPath);
   }
 
   /** The local copy is gone; what is in the bucket stays (deletes never propagate). */
   markLocalGone(localPath: string): void {
-    this.#db.prepare('UPDATE files SET local_present = 0, updated_at = ? WHERE local_path = ?').run(this.#now(), localPath);
+    this.#stmt('UPDATE files SET local_present = 0, updated_at = ? WHERE local_path = ?').run(this.#now(), localPath);
   }
 
   /** At start: uploads cut off by a crash are pending again. Returns their local paths. */
   requeueInterrupted(): string[] {
     return this.#db.transaction(() => {
-      this.#db.prepare('DELETE FROM progress').run();
-      const paths = (this.#db.prepare(`SELECT local_path FROM files WHERE state = 'uploading'`).all() as Array<{ local_path: string }>).map(
+      this.#stmt('DELETE FROM progress').run();
+      const paths = (this.#stmt(`SELECT local_path FROM files WHERE state = 'uploading'`).all() as Array<{ local_path: string }>).map(
         (r) => r.local_path,
       );
-      this.#db.prepare(`UPDATE files SET state = 'pending', updated_at = ? WHERE state = 'uploading'`).run(this.#now());
+      this.#stmt(`UPDATE files SET state = 'pending', updated_at = ? WHERE state = 'uploading'`).run(this.#now());
       return paths;
     })();
   }
 
   /** Live progress of an upload in flight (throttled by the caller). */
   setProgress(p: UploadProgressRow): void {
-    this.#db
-      .prepare(
+    this.#stmt(
         `INSERT INTO progress (bucket_path, local_path, bytes_done, bytes_total, started_at, updated_at)
          VALUES (@bucketPath, @localPath, @bytesDone, @bytesTotal, @startedAt, @updatedAt)
          ON CONFLICT (bucket_path) DO UPDATE SET bytes_done = excluded.bytes_done, bytes_total = excluded.bytes_total, updated_at = excluded.updated_at`,
@@ -298,15 +316,15 @@ export class StateStore {
   }
 
   clearProgress(bucketPaths: readonly string[]): void {
-    const stmt = this.#db.prepare('DELETE FROM progress WHERE bucket_path = ?');
-    this.#db.transaction(() => {
+    const stmt = this.#stmt('DELETE FROM progress WHERE bucket_path = ?');
+    this.transaction(() => {
       for (const p of bucketPaths) stmt.run(p);
-    })();
+    });
   }
 
   progress(): UploadProgressRow[] {
     return (
-      this.#db.prepare('SELECT * FROM progress ORDER BY started_at').all() as Array<{
+      this.#stmt('SELECT * FROM progress ORDER BY started_at').all() as Array<{
         bucket_path: string;
         local_path: string;
         bytes_done: number;
@@ -327,22 +345,21 @@ export class StateStore {
   /** Failed files (still present locally) whose last attempt is older than `olderThanMs`: due a slow retry. */
   failedBefore(olderThanMs: number): FileRecord[] {
     return (
-      this.#db
-        .prepare(`SELECT * FROM files WHERE state = 'failed' AND local_present = 1 AND updated_at <= ? ORDER BY updated_at`)
+      this.#stmt(`SELECT * FROM files WHERE state = 'failed' AND local_present = 1 AND updated_at <= ? ORDER BY updated_at`)
         .all(olderThanMs) as Row[]
     ).map(toRecord);
   }
 
   announcement(source: string): AnnouncementRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM announcements WHERE source = ?').get(source) as AnnouncementRow | undefined;
+    const row = this.#stmt('SELECT * FROM announcements WHERE source = ?').get(source) as AnnouncementRow | undefined;
     return row && toAnnouncement(row);
   }
 
   announcements(filter: { target?: string; states?: readonly AnnouncementState[] } = {}): AnnouncementRecord[] {
     const rows = (
       filter.target === undefined
-        ? this.#db.prepare('SELECT * FROM announcements ORDER BY source').all()
-        : this.#db.prepare('SELECT * FROM announcements WHERE target = ? ORDER BY source').all(filter.target)
+        ? this.#stmt('SELECT * FROM announcements ORDER BY source').all()
+        : this.#stmt('SELECT * FROM announcements WHERE target = ? ORDER BY source').all(filter.target)
     ) as AnnouncementRow[];
     return rows.map(toAnnouncement).filter((a) => filter.states === undefined || filter.states.includes(a.state));
   }
@@ -353,8 +370,7 @@ export class StateStore {
    */
   announcementWaiting(source: string, version: string, target: string, reason: string): void {
     const now = this.#now();
-    this.#db
-      .prepare(
+    this.#stmt(
         `INSERT INTO announcements (source, version, target, state, reason, updated_at)
          VALUES (@source, @version, @target, 'waiting', @reason, @now)
          ON CONFLICT (source) DO UPDATE SET
@@ -366,29 +382,28 @@ export class StateStore {
   }
 
   announcementState(source: string, state: Exclude<AnnouncementState, 'posting' | 'posted'>, reason: string): void {
-    this.#db.prepare('UPDATE announcements SET state = ?, reason = ?, updated_at = ? WHERE source = ?').run(state, reason, this.#now(), source);
+    this.#stmt('UPDATE announcements SET state = ?, reason = ?, updated_at = ? WHERE source = ?').run(state, reason, this.#now(), source);
   }
 
   /** Recorded before the message is written, with its exact bytes: a crash is followed by the same post, never a second one. */
   announcementPosting(source: string, messagePath: string, messageText: string): void {
-    this.#db
-      .prepare(`UPDATE announcements SET state = 'posting', reason = NULL, message_path = ?, message_text = ?, updated_at = ? WHERE source = ?`)
+    this.#stmt(`UPDATE announcements SET state = 'posting', reason = NULL, message_path = ?, message_text = ?, updated_at = ? WHERE source = ?`)
       .run(messagePath, messageText, this.#now(), source);
   }
 
   announcementPosted(source: string): void {
     const now = this.#now();
-    this.#db.prepare(`UPDATE announcements SET state = 'posted', reason = NULL, posted_at = ?, updated_at = ? WHERE source = ?`).run(now, now, source);
+    this.#stmt(`UPDATE announcements SET state = 'posted', reason = NULL, posted_at = ?, updated_at = ? WHERE source = ?`).run(now, now, source);
   }
 
   /** Files of a unit still present locally (what its announcement waits for). */
   unitFiles(unitPath: string): FileRecord[] {
-    return (this.#db.prepare('SELECT * FROM files WHERE unit_path = ? AND local_present = 1 ORDER BY local_path').all(unitPath) as Row[]).map(toRecord);
+    return (this.#stmt('SELECT * FROM files WHERE unit_path = ? AND local_present = 1 ORDER BY local_path').all(unitPath) as Row[]).map(toRecord);
   }
 
   counts(): Record<ArtifactState, number> {
     const counts = Object.fromEntries(ARTIFACT_STATES.map((s) => [s, 0])) as Record<ArtifactState, number>;
-    const rows = this.#db.prepare('SELECT state, COUNT(*) AS n FROM files GROUP BY state').all() as Array<{
+    const rows = this.#stmt('SELECT state, COUNT(*) AS n FROM files GROUP BY state').all() as Array<{
       state: ArtifactState;
       n: number;
     }>;
