@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Daemon, cleanEnv, runCli } from '../helpers/cli.js';
+import { startForwardProxy } from '../helpers/forward-proxy.js';
 import { READ_TOKEN, WRITE_TOKEN, readBack, startEmulator, writeTokenFile } from '../helpers/hub.js';
 import { sha256, tmpDir, writeTree } from '../helpers/tmp.js';
 
@@ -154,5 +155,25 @@ describe('hf-outbox start-up checks of the bucket and token', () => {
     expect(d.child.exitCode).toBeNull();
     expect(await d.stop('SIGTERM')).toBe(0);
     expect(existsSync(t.outbox)).toBe(true);
+  });
+});
+
+describe('hf-outbox behind an HTTP proxy', () => {
+  it('sends every Hub request through HTTP_PROXY, and none when NO_PROXY names the Hub', async () => {
+    const t = await setup();
+    const proxy = await startForwardProxy();
+    const bytes = randomBytes(200_000);
+    await writeTree(t.outbox, { 'data/through.bin': bytes });
+    const r = await runCli(['sync', ...t.args()], { env: cleanEnv({ HTTP_PROXY: proxy.url }) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.logs.find((l) => /through a proxy/.test(l.msg))).toMatchObject({ proxy: proxy.url });
+    expect(proxy.requests).toBeGreaterThan(0);
+    expect(proxy.requests).toBe(t.emu.counters().totalRequests);
+    expect(await readBack(t.emu, 'team/shared', 'artifacts/data/through_agent-01.bin')).toEqual({ client: sha256(bytes), emulator: sha256(bytes) });
+    const before = proxy.requests;
+    await writeTree(t.outbox, { 'data/direct.bin': randomBytes(1000) });
+    const direct = await runCli(['sync', ...t.args()], { env: cleanEnv({ HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' }) });
+    expect(direct.code).toBe(0);
+    expect(proxy.requests).toBe(before);
   });
 });
