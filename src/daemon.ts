@@ -51,6 +51,7 @@ export interface ProblemEvent {
 /** The daemon's observable lifecycle, for logs and tests. */
 export interface OutboxEvents {
   settled: [SettledUnit];
+  queued: [{ localPath: string; bucketPath: string; sizeBytes: number }];
   uploaded: [UploadedEvent];
   adopted: [{ localPath: string; bucketPath: string }];
   problem: [ProblemEvent];
@@ -472,6 +473,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       }
       this.#deps.state.markPending(tracked);
       this.#queue.add({ file: tracked, enqueuedAt: this.#deps.clock.now() });
+      this.emit('queued', { localPath: file.localPath, bucketPath: file.bucketPath, sizeBytes: file.sizeBytes });
     }
   }
 

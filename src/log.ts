@@ -29,7 +29,7 @@ export interface LogOptions {
 export function createLogger(options: LogOptions): Logger {
   const usePretty = options.pretty ?? (options.destination === undefined && process.stdout.isTTY === true);
   const destination = usePretty
-    ? pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', destination: 1 })
+    ? pretty({ colorize: true, sync: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,agentId', destination: 1 })
     : (options.destination ?? pino.destination({ dest: 1, sync: true }));
   return pino(
     {

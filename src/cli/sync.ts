@@ -2,6 +2,7 @@
 import type { ProblemEvent } from '../daemon.js';
 import type { CommandContext } from './context.js';
 import { createOutbox } from './context.js';
+import { showSyncProgress } from './progress.js';
 
 export async function runSync(ctx: CommandContext, options: { adopt?: boolean } = {}): Promise<number> {
   const { logger } = ctx;
@@ -24,8 +25,14 @@ export async function runSync(ctx: CommandContext, options: { adopt?: boolean } 
       outbox.abandon(unitPath);
     });
     const started = Date.now();
+    const bar = showSyncProgress(outbox);
+    // With a bar on the terminal, one log line per file would only scroll it away: keep warnings and errors.
+    const level = logger.level;
+    if (bar.shown && level === 'info') logger.level = 'warn';
     const { files } = await outbox.scan();
     await outbox.drain();
+    bar.stop();
+    logger.level = level;
     const pending = state.all().filter((r) => r.localPresent && (r.state === 'pending' || r.state === 'uploading'));
     const summary = {
       scanned: files,
