@@ -82,3 +82,21 @@ function hasNotifyTools(): boolean {
   const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
   return has('systemd-notify') && has('python3');
 }
+
+describe('observability', () => {
+  it('--metrics-port serves /healthz once ready and Prometheus /metrics with uploads counted', async () => {
+    const root = tmpDir();
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const d = new Daemon(['watch', '--outbox', path.join(root, 'outbox'), '--bucket', path.join(root, 'bucket'), '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--settle-ms', '0', '--metrics-port', String(port)]);
+    await d.waitForLog((l) => /watching/.test(l.msg));
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    await writeTree(path.join(root, 'outbox'), { 'scripts/a.py': 'print(1)\n' });
+    await d.waitForLog((l) => l.msg === 'uploaded');
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(text).toMatch(/^hf_outbox_files_uploaded_total 1$/m);
+    expect(text).toMatch(/^hf_outbox_bytes_uploaded_total 9$/m);
+    expect(text).toMatch(/^hf_outbox_queue_waiting /m);
+    expect(await d.stop()).toBe(0);
+  });
+});
