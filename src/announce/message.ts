@@ -11,6 +11,9 @@ import { parseDocument, stringify } from 'yaml';
 import type { BucketTarget } from '../config/parse.js';
 import { splitExtension } from '../pipeline/naming.js';
 
+import { formatBytes } from '../core/format.js';
+
+export { formatBytes };
 export const MESSAGE_BOARD_ROOT = 'message_board';
 export const MAX_SLUG_CHARS = 40;
 /** Artifacts bigger than this are flagged as a large download (the conventions ask to mention size). */
@@ -149,18 +152,6 @@ export function slugify(text: string): string {
 }
 
 /** 1536 → `1.5 KiB`; 1503238553 → `1.4 GiB`; below 1 KiB in bytes. */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 1024) return `${Math.max(0, Math.round(bytes))} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (unit < units.length - 1 && Number((value).toFixed(1)) >= 1024) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1).replace(/\.0$/, '')} ${units[unit]}`;
-}
-
 /** The command that downloads an artifact into the current folder. */
 export function downloadCommand(bucket: BucketTarget, artifact: Pick<MessageArtifact, 'bucketPath' | 'kind'>): string {
   const name = lastSegment(artifact.bucketPath);

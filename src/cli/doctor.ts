@@ -9,6 +9,7 @@
  * was found. Network checks make one attempt each with a timeout, unlike the daemon, which
  * retries: a doctor should answer quickly.
  */
+import { formatBytes } from '../core/format.js';
 import { proxyAwareFetch } from '../net/proxy.js';
 import { constants, statSync } from 'node:fs';
 import { access, readFile, readdir, stat, statfs } from 'node:fs/promises';
@@ -385,7 +386,3 @@ function codeOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function formatBytes(bytes: number): string {
-  if (bytes >= GIB) return `${(bytes / GIB).toFixed(1)} GiB`;
-  return `${(bytes / MIB).toFixed(0)} MiB`;
-}

@@ -4,7 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { Outbox } from '../daemon.js';
-import { formatBytes } from './status.js';
+import { formatBytes } from '../core/format.js';
 
 export interface SyncProgress {
   /** True when a bar is drawn (the caller then keeps per-file log lines quiet). */

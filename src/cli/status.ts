@@ -1,6 +1,7 @@
 /** `hf-outbox status`: what is pending, uploading (with progress), failed — read from the state store, also while the daemon runs. */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { formatBytes } from '../core/format.js';
 import { ARTIFACT_STATES, type ArtifactState } from '../core/types.js';
 import { STATE_FILE, StateStore, type FileRecord } from '../state/store.js';
 import type { CommandContext } from './context.js';
@@ -104,13 +105,3 @@ export async function runStatus(ctx: CommandContext, options: { json: boolean; o
   }
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { downloadFile } from '@huggingface/hub';
 import { onTestFinished } from 'vitest';
 import { startHubEmulator, type HubEmulator, type HubEmulatorOptions } from '../hub-emulator/index.js';
-import { sha256 } from './tmp.js';
+import { sha256, tmpDir } from './tmp.js';
 
 export const WRITE_TOKEN = 'hf_test_write_token_0123456789abcdef';
 export const READ_TOKEN = 'hf_test_read_token_0123456789abcdef';
@@ -31,4 +31,21 @@ export async function readBack(emu: HubEmulator, bucket: string, filePath: strin
   if (blob === null) throw new Error(`${filePath} is not in ${bucket}`);
   const rebuilt = emu.readFile(bucket, filePath);
   return { client: sha256(new Uint8Array(await blob.arrayBuffer())), emulator: rebuilt && sha256(rebuilt) };
+}
+
+/**
+ * A temp outbox publishing to an hf:// bucket on a fresh emulator: `args()` are the CLI settings
+ * for it (settle time 100 ms unless overridden in `extra`).
+ */
+export async function hubWorkspace(bucket = 'team/shared') {
+  const root = tmpDir();
+  const outbox = path.join(root, 'outbox');
+  const state = path.join(root, 'state');
+  const tokenFile = await writeTokenFile(root);
+  const emu = await startEmulator();
+  const args = (extra: string[] = []) => [
+    '--outbox', outbox, '--bucket', `hf://buckets/${bucket}`, '--state-dir', state,
+    '--agent-id', 'agent-01', '--hub-url', emu.url, '--token-file', tokenFile, '--settle-ms', '100', ...extra,
+  ];
+  return { root, outbox, state, tokenFile, emu, args };
 }

@@ -5,24 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Daemon, cleanEnv, runCli } from '../helpers/cli.js';
 import { startForwardProxy } from '../helpers/forward-proxy.js';
-import { READ_TOKEN, WRITE_TOKEN, readBack, startEmulator, writeTokenFile } from '../helpers/hub.js';
-import { sha256, tmpDir, writeTree } from '../helpers/tmp.js';
+import { READ_TOKEN, WRITE_TOKEN, hubWorkspace, readBack } from '../helpers/hub.js';
+import { sha256, writeTree } from '../helpers/tmp.js';
 
-async function setup(bucket = 'team/shared') {
-  const root = tmpDir();
-  const outbox = path.join(root, 'outbox');
-  const tokenFile = await writeTokenFile(root);
-  const emu = await startEmulator();
-  const args = (extra: string[] = []) => [
-    '--outbox', outbox, '--bucket', `hf://buckets/${bucket}`, '--state-dir', path.join(root, 'state'),
-    '--agent-id', 'agent-01', '--hub-url', emu.url, '--token-file', tokenFile, '--settle-ms', '100', ...extra,
-  ];
-  return { root, outbox, tokenFile, emu, args };
-}
+const setup = hubWorkspace;
 
 function compressible(bytes: number): Buffer {
   const line = Buffer.from('step=1000 loss=0.1234 lr=3e-4 grad_norm=0.98 tokens/s=4312\n');

@@ -9,22 +9,13 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { xetHashOf } from '../../src/hash/xet-hash.js';
 import { Daemon, runCli, waitFor } from '../helpers/cli.js';
-import { startEmulator, writeTokenFile } from '../helpers/hub.js';
-import { sha256, tmpDir, writeTree } from '../helpers/tmp.js';
+import type { HubEmulator } from '../hub-emulator/index.js';
+import { hubWorkspace } from '../helpers/hub.js';
+import { sha256, writeTree } from '../helpers/tmp.js';
 
 const BUCKET = 'team/shared';
 
-async function setup() {
-  const root = tmpDir();
-  const outbox = path.join(root, 'outbox');
-  const tokenFile = await writeTokenFile(root);
-  const emu = await startEmulator();
-  const args = (extra: string[] = []) => [
-    '--outbox', outbox, '--bucket', `hf://buckets/${BUCKET}`, '--state-dir', path.join(root, 'state'),
-    '--agent-id', 'agent-01', '--hub-url', emu.url, '--token-file', tokenFile, '--settle-ms', '100', ...extra,
-  ];
-  return { root, outbox, emu, args };
-}
+const setup = hubWorkspace;
 
 /** Files of the test, with the bucket path each must land at. */
 async function dropFiles(outbox: string, count: number, large: number, largeBytes: number) {
@@ -44,7 +35,7 @@ async function dropFiles(outbox: string, count: number, large: number, largeByte
   return expected;
 }
 
-function bucketHashes(emu: Awaited<ReturnType<typeof startEmulator>>): Map<string, string> {
+function bucketHashes(emu: HubEmulator): Map<string, string> {
   return new Map(emu.listPaths(BUCKET).map((p) => [p, sha256(emu.readFile(BUCKET, p) ?? Buffer.alloc(0))]));
 }
 
