@@ -67,7 +67,7 @@ interface Job {
 const LARGE_FILE_BYTES = 16 * 1024 * 1024;
 const MAX_BATCH_FILES = 100;
 /** Results JSON files are read whole to be checked; larger ones are refused. */
-const MAX_RESULTS_BYTES = 10 * 1024 * 1024;
+export const MAX_RESULTS_BYTES = 10 * 1024 * 1024;
 /** Files settling within this long of each other share an upload call (at most the max after the first). */
 const BATCH_LINGER_MS = 100;
 const BATCH_MAX_LINGER_MS = 1_000;

@@ -1,9 +1,12 @@
 /** `hf-outbox plan`: a dry run. Prints what a sync would do with every outbox path; writes nothing. */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
+import { checkResults, isResultsPath } from '../announce/results.js';
+import { MAX_RESULTS_BYTES } from '../daemon.js';
 import { compileRules, ignoredReason, mapPath } from '../pipeline/naming.js';
 import { walk } from '../pipeline/scan.js';
 import { STATE_FILE, StateStore } from '../state/store.js';
@@ -52,8 +55,11 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; out
         }
         const tracked = { localPath: local, unitPath: m.unitPath, bucketPath: m.bucketPath, sizeBytes: s.sizeBytes, mtimeMs: s.mtimeMs, ino: s.ino };
         const record = state?.get(local);
+        const invalid = isResultsPath(local) ? await resultsProblem(path.join(config.outbox, ...local.split('/')), s.sizeBytes, config.agentId) : undefined;
         if (state?.isDelivered(tracked)) {
           lines.push({ action: 'up-to-date', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, reason: 'this version is in the bucket' });
+        } else if (invalid !== undefined) {
+          lines.push({ action: 'rejected', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, reason: invalid });
         } else {
           const line: PlanLine = {
             action: 'upload',
@@ -77,6 +83,17 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; out
     return 0;
   } finally {
     state?.close();
+  }
+}
+
+/** Why sync would reject this results JSON, or undefined when it is valid. */
+async function resultsProblem(absPath: string, sizeBytes: number, agentId: string): Promise<string | undefined> {
+  if (sizeBytes > MAX_RESULTS_BYTES) return `larger than ${MAX_RESULTS_BYTES} bytes; a results JSON is a small summary`;
+  try {
+    const checked = checkResults(await readFile(absPath), { agentId, now: new Date() });
+    return checked.ok ? undefined : checked.reason;
+  } catch (error) {
+    return `cannot read it: ${(error as Error).message}`;
   }
 }
 

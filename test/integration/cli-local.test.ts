@@ -172,6 +172,15 @@ describe('hf-outbox plan', () => {
     expect(treeHashes(t.outbox)).toEqual(before);
   });
 
+  it('shows a results JSON that sync would reject, with the reason', async () => {
+    const t = setup();
+    await writeTree(t.outbox, { 'results/eval.json': '{"experiment":"x"}', 'results/ok.json': '{"experiment":"x","score":1}' });
+    const r = await runCli(['plan', ...t.args, '--json']);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { local: string; action: string; reason: string });
+    expect(lines.find((l) => l.local === 'results/eval.json')).toMatchObject({ action: 'rejected', reason: expect.stringMatching(/score/) });
+    expect(lines.find((l) => l.local === 'results/ok.json')?.action).toBe('upload');
+  });
+
   it('shows up-to-date after a sync, and conflict for a path another writer put in the bucket', async () => {
     const t = setup();
     await writeTree(t.outbox, { 'scripts/a.py': 'a', 'scripts/b.py': 'b' });
