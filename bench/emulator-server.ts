@@ -51,7 +51,10 @@ function admin(req: IncomingMessage, res: ServerResponse): void {
       const { requestLog, ...rest } = c;
       const errorResponses: Record<string, number> = {};
       for (const e of requestLog) {
-        if (e.status >= 400 || e.status === 0) errorResponses[`${e.endpoint} ${e.status}`] = (errorResponses[`${e.endpoint} ${e.status}`] ?? 0) + 1;
+        if (e.status < 400 && e.status !== 0) continue;
+        // An unknown route names its path: it is a call the emulator does not implement.
+        const key = e.endpoint === 'not-found' ? `${e.method} ${e.path} ${e.status}` : `${e.endpoint} ${e.status}`;
+        errorResponses[key] = (errorResponses[key] ?? 0) + 1;
       }
       send(res, 200, url.searchParams.get('log') === '1' ? c : { ...rest, errorResponses, requestLogLength: requestLog.length });
     } else if (req.method === 'POST' && url.pathname === '/reset') {
@@ -63,7 +66,12 @@ function admin(req: IncomingMessage, res: ServerResponse): void {
     } else if (req.method === 'GET' && url.pathname === '/sha256') {
       const data = emulator.readFile(bucket, url.searchParams.get('path') ?? '');
       if (data === undefined) send(res, 404, { error: 'no such file' });
-      else send(res, 200, { size: data.byteLength, sha256: createHash('sha256').update(data).digest('hex') });
+      else {
+        // hash.update() refuses a single buffer of 2 GiB or more ("data is too long"): feed it in slices.
+        const hash = createHash('sha256');
+        for (let at = 0; at < data.byteLength; at += 256 * 1024 * 1024) hash.update(data.subarray(at, at + 256 * 1024 * 1024));
+        send(res, 200, { size: data.byteLength, sha256: hash.digest('hex') });
+      }
     } else if (req.method === 'GET' && url.pathname === '/usage') {
       send(res, 200, { cpu: process.cpuUsage(), memory: process.memoryUsage() });
     } else {

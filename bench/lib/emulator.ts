@@ -101,7 +101,9 @@ export class EmulatorProcess {
       await res.body?.cancel();
       return undefined;
     }
-    return (await res.json()) as { size: number; sha256: string };
+    const body = (await res.json()) as { size: number; sha256: string } | { error: string };
+    if ('error' in body) throw new Error(`emulator could not rebuild ${filePath}: ${body.error}`);
+    return body;
   }
 
   /** CPU seconds and RSS of the emulator process (from /proc). */

@@ -45,7 +45,11 @@ export class Verifier {
     if (expected.xetHash !== undefined && info.xetHash !== expected.xetHash) return fail(`xetHash ${info.xetHash}, expected ${expected.xetHash}`);
     let sha: string | undefined;
     if (via === 'emulator') {
-      sha = (await emu.sha256(bucketPath))?.sha256;
+      try {
+        sha = (await emu.sha256(bucketPath))?.sha256;
+      } catch (error) {
+        return fail(String((error as Error).message));
+      }
     } else {
       const blob = await downloadFile({ repo: { type: 'bucket', name: BUCKET }, path: bucketPath, hubUrl: emu.url, accessToken: TOKEN });
       if (blob) {
