@@ -12,7 +12,7 @@
  * and prints one Markdown table. Exit 1 when a run fails or an upload does not read back correctly
  * (and, with --strict, when a target is missed); a missed target alone is a finding, not an error.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { profileMarkdown, type ProfileSummary } from './lib/cpuprofile.js';
@@ -53,7 +53,6 @@ const mode = values.quick ? 'quick' : 'full';
 const t0 = Date.now();
 const log = (message: string) => console.error(`[bench +${((Date.now() - t0) / 1000).toFixed(1)}s] ${message}`);
 const profileDir = path.join(RESULTS_DIR, 'profiles');
-if (values.profile) await rm(profileDir, { recursive: true, force: true });
 const ctx: Ctx = { quick: values.quick, profile: values.profile, profileDir, log };
 
 const buildInfo = values['skip-build'] ? { ok: true, ms: 0, warning: 'skipped (--skip-build)' } : build({ force: values.build });
@@ -109,7 +108,11 @@ if (values.profile) {
   for (const r of results) {
     const profiles = (r.measurements['profiles'] ?? {}) as Record<string, { summaries?: ProfileSummary[] }>;
     for (const [who, p] of Object.entries(profiles)) {
-      for (const s of p.summaries ?? []) lines.push(profileMarkdown(`Profile, scenario ${r.id}, ${who}`, s), '');
+      for (const s of p.summaries ?? []) {
+        // Skip helper threads that only idled (e.g. tsx's module-loader thread in the emulator).
+        const idle = s.byArea.find((a) => a.area === '(idle)')?.pct ?? 0;
+        if (idle < 0.98) lines.push(profileMarkdown(`Profile, scenario ${r.id}, ${who}`, s), '');
+      }
     }
   }
 }

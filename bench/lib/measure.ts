@@ -1,5 +1,5 @@
 /** One measured tool run against an emulator: the child's own figures plus the emulator's side. */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { summarizeDir, type ProfileSummary } from './cpuprofile.js';
 import type { EmulatorCounters, EmulatorProcess } from './emulator.js';
@@ -81,6 +81,7 @@ export async function measureRun(
 
 /** node flags for a profiled run, and a reader for what it wrote. */
 export async function profileFlags(dir: string): Promise<string[]> {
+  await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   return ['--cpu-prof', '--cpu-prof-dir', dir];
 }

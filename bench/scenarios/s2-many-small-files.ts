@@ -8,7 +8,7 @@ import { backdate, writeSmallFiles } from '../lib/data.js';
 import { withEmulator } from '../lib/emulator.js';
 import { contentionNotes, errorNotes, measureRun, profileDir, profileFlags, readProfiles } from '../lib/measure.js';
 import { MeasuredChild } from '../lib/proc.js';
-import { fx, judge, ratio, secs, type Ctx, type Row, type ScenarioResult } from '../lib/report.js';
+import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult } from '../lib/report.js';
 import { AGENT, baseEnv, BENCH_DIR, BUCKET, hfjsUpload, hfOutbox, makeWorkspace, TOKEN } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
@@ -121,9 +121,9 @@ export async function manySmallFiles(ctx: Ctx): Promise<ScenarioResult> {
     },
     {
       scenario: S,
-      metric: 'peak RSS / CPU s (client)',
-      hfOutbox: `${fx(hfo.peakRssMiB, 0)} MiB / ${fx(hfo.cpuS, 1)} s`,
-      baselines: `hfjs ${fx(hfjs.peakRssMiB, 0)} MiB / ${fx(hfjs.cpuS, 1)} s; per-file ${fx(naive.peakRssMiB, 0)} MiB`,
+      metric: 'peak RSS / CPU s (client) / emulator busy',
+      hfOutbox: `${fx(hfo.peakRssMiB, 0)} MiB / ${fx(hfo.cpuS, 1)} s / ${pct(hfo.emulatorBusy)}`,
+      baselines: `hfjs ${fx(hfjs.peakRssMiB, 0)} MiB / ${fx(hfjs.cpuS, 1)} s / ${pct(hfjs.emulatorBusy)}; per-file ${fx(naive.peakRssMiB, 0)} MiB`,
       ratio: '',
       target: 'context',
       verdict: 'info',
