@@ -97,6 +97,9 @@ const lines: string[] = [
   `git ${git.commit}${git.dirty.length ? ` + ${git.dirty.length} uncommitted change(s) under src/` : ''}; build ${buildInfo.ok ? 'clean' : 'with type errors'}; ` +
     `node ${process.version}; total ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   '',
+  ...(values.quick
+    ? ['Quick sizes are a smoke test: fixed start-up costs weigh more than at full size, so judge the targets on `npm run bench`.', '']
+    : []),
   markdownTable(rows),
   '',
 ];

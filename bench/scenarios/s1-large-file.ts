@@ -28,12 +28,13 @@ export async function largeFile(ctx: Ctx): Promise<ScenarioResult> {
   const verifier = new Verifier();
   const notes: string[] = [];
 
-  ctx.log('s1: raw ceiling (read + Xet chunk + hash, no network), best of 2');
+  const rawRuns = ctx.quick ? 1 : 2;
+  ctx.log(`s1: raw ceiling (read + Xet chunk + hash, no network), best of ${rawRuns}`);
   type Raw = { bytes: number; xetHash: string; totalMs: number; readMs: number; chunks: number };
   let rawRun: Awaited<ReturnType<typeof runMeasured>> | undefined;
   let raw: Raw | undefined;
   const rawAll: number[] = [];
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < rawRuns; i++) {
     const r = await runMeasured(path.join(BENCH_DIR, 'raw-ceiling.ts'), [file, '--block-mib', '8'], { env: baseEnv(), nodeFlags: TSX, timeoutMs: 10 * 60_000 });
     const out = JSON.parse(r.stdoutTail.at(-1) ?? '{}') as Raw;
     rawAll.push(out.totalMs);

@@ -27,7 +27,7 @@ function quantile(sorted: number[], q: number): number {
 
 export async function latency(ctx: Ctx): Promise<ScenarioResult> {
   const started = Date.now();
-  const seconds = ctx.quick ? 6 : 60;
+  const seconds = ctx.quick ? 5 : 60;
   const count = seconds * PER_SECOND;
   const ws = await makeWorkspace('s3');
   const dir = path.join(ws.outbox, 'data', 'lat');

@@ -29,7 +29,7 @@ interface Step {
 
 export async function checkpointSeries(ctx: Ctx): Promise<ScenarioResult> {
   const started = Date.now();
-  const size = ctx.quick ? 32 * MiB : 500 * MiB;
+  const size = ctx.quick ? 16 * MiB : 500 * MiB;
   const ws = await makeWorkspace('s4');
   const store = path.join(ws.root, 'series');
   const rand = prng(4);
