@@ -31,6 +31,8 @@ export interface HubBucketOptions {
 
 /** The bucket batch API takes at most this many operations per call (the client chunks at 100 too). */
 const MAX_PATHS_PER_CALL = 100;
+/** Files below this size skip the remote dedup lookup (see #uploadFetch). */
+const DEDUP_MIN_FILE_BYTES = 1024 * 1024;
 /** Characters the client does not percent-encode in URLs: such a path would land under another name. */
 const UNSAFE_PATH = /[?#%\\\u0000-\u001f]/u;
 
@@ -173,8 +175,8 @@ export class HubBucket implements BucketClient {
         title: 'hf-outbox upload',
         useXet: true,
         ...this.#common,
-        // The client passes its abortSignal to the batch call only: bind it to every request (xorbs, shards too).
-        ...(options.signal ? { abortSignal: options.signal, fetch: withSignal(this.#o.fetch ?? fetch, options.signal) } : {}),
+        fetch: this.#uploadFetch(group, options.signal),
+        ...(options.signal ? { abortSignal: options.signal } : {}),
       });
       for await (const event of events) {
         if (event.event !== 'fileProgress') continue;
@@ -204,6 +206,23 @@ export class HubBucket implements BucketClient {
             }
           : { bucketPath: s.bucketPath, ok: true },
       ),
+    };
+  }
+
+  /**
+   * The fetch one upload call uses. The client passes its abortSignal to the batch request only, so
+   * the signal is bound to every request here (xorbs, shards too). And for a call of small files
+   * only, the client's per-file dedup lookup (one GET per file) is answered "not found" without a
+   * request: it can save at most the file itself, and it is most of the requests of such a call.
+   */
+  #uploadFetch(group: readonly UploadSource[], signal: AbortSignal | undefined): typeof fetch {
+    const base = this.#o.fetch ?? fetch;
+    const skipDedup = group.every((s) => s.sizeBytes < DEDUP_MIN_FILE_BYTES);
+    return (input, init) => {
+      if (skipDedup && (init?.method ?? 'GET') === 'GET' && /\/v1\/chunks\//.test(String(input instanceof Request ? input.url : input))) {
+        return Promise.resolve(new Response(null, { status: 404 }));
+      }
+      return base(input, signal ? { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal } : init);
     };
   }
 
@@ -275,10 +294,6 @@ export class HubBucket implements BucketClient {
     }
     return toOutboxError(error, 'HFO_UPLOAD_FAILED');
   }
-}
-
-function withSignal(base: typeof fetch, signal: AbortSignal): typeof fetch {
-  return (input, init) => base(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal });
 }
 
 /** Errors raised by a VerifiedFileBlob, mapped to the bucket path whose file changed. */

@@ -87,9 +87,10 @@ export const OPTIONS = {
   },
   concurrency: {
     kind: 'integer',
-    description: 'Upload calls in flight at once.',
-    defaultText: '2',
-    schema: v.optional(wholeNumber(1, 64), 2),
+    description:
+      'Upload calls in flight at once. Each call to an hf:// bucket holds about 450 MiB of upload buffers in the Hub client, so 2 doubles that.',
+    defaultText: '1',
+    schema: v.optional(wholeNumber(1, 64), 1),
   },
   shutdownGraceMs: {
     kind: 'integer',
