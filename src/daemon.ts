@@ -237,6 +237,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           await this.#reportSkipped(entry.relPath, mapping.bucketPath, entry.kind);
           continue;
         }
+        if (units.has(mapping.unitPath)) continue;
+        // A file whose delivered version is unchanged (size, mtime, inode) costs one stat: it never
+        // enters the settle stage and is never read. This keeps a rescan of 100,000 files cheap.
+        const s = await this.#deps.fs.stat(path.join(this.config.outbox, ...entry.relPath.split('/')));
+        if (s?.kind === 'file' && this.#deps.state.isDelivered({ localPath: entry.relPath, unitPath: mapping.unitPath, bucketPath: mapping.bucketPath, sizeBytes: s.sizeBytes, mtimeMs: s.mtimeMs, ino: s.ino })) {
+          continue;
+        }
         units.add(mapping.unitPath);
       } else if (mapping.kind === 'rejected') {
         await this.#reject(entry.relPath, mapping.reason);
@@ -248,10 +255,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       }
     }
     for (const unit of units) this.#settler.touch(unit, { changed: false });
-    for (const record of this.#deps.state.all()) {
-      if (record.localPresent && !seen.has(record.localPath)) {
-        this.#deps.state.markLocalGone(record.localPath);
-        this.#log.info({ local: record.localPath, remote: record.bucketPath }, 'local copy removed; the bucket keeps its copy');
+    for (const { localPath, bucketPath } of this.#deps.state.presentLocalPaths()) {
+      if (!seen.has(localPath)) {
+        this.#deps.state.markLocalGone(localPath);
+        this.#log.info({ local: localPath, remote: bucketPath }, 'local copy removed; the bucket keeps its copy');
       }
     }
     return { files: seen.size };
@@ -324,30 +331,40 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   #onWatchEvent(event: WatchEvent): void {
-    if (event.type === 'addDir' || event.type === 'unlinkDir') {
-      // A directory renamed into place brings files chokidar may not report one by one.
-      if (event.type === 'addDir') void this.#scanDir(event.relPath);
+    if (event.type === 'addDir') {
+      // A directory renamed into place brings files no event names one by one.
+      void this.#scanDir(event.relPath);
+      return;
+    }
+    if (event.type === 'unlinkDir') {
+      for (const gone of this.#deps.state.markGoneUnder(event.relPath)) {
+        this.#log.info({ local: gone }, 'local copy removed; the bucket keeps its copy');
+      }
       return;
     }
     const mapping = mapPath(event.relPath, this.rules);
-    if (mapping.kind === 'note' && event.type !== 'unlink') {
+    if (mapping.kind === 'note') {
       this.#settler.touch(event.relPath, { changed: true });
     } else if (mapping.kind === 'file') {
       this.#settler.touch(mapping.unitPath, { changed: true });
-      if (event.type === 'unlink' && this.#deps.state.get(event.relPath)?.localPresent) {
-        this.#deps.state.markLocalGone(event.relPath);
-        this.#log.info({ local: event.relPath, remote: mapping.bucketPath }, 'local copy removed; the bucket keeps its copy');
-      }
-    } else if (mapping.kind === 'rejected' && event.type !== 'unlink') {
+      if (this.#deps.state.get(event.relPath)?.localPresent) void this.#noticeRemoval(event.relPath, mapping.bucketPath);
+    } else if (mapping.kind === 'rejected') {
       void this.#reject(event.relPath, mapping.reason);
     }
+  }
+
+  /** An event on a delivered file may be its removal: record that the local copy is gone (the bucket keeps it). */
+  async #noticeRemoval(relPath: string, bucketPath: string): Promise<void> {
+    if ((await this.#deps.fs.stat(path.join(this.config.outbox, ...relPath.split('/')))) !== undefined) return;
+    this.#deps.state.markLocalGone(relPath);
+    this.#log.info({ local: relPath, remote: bucketPath }, 'local copy removed; the bucket keeps its copy');
   }
 
   async #scanDir(relDir: string): Promise<void> {
     const root = path.join(this.config.outbox, ...relDir.split('/'));
     try {
       for await (const entry of walk(this.#deps.fs, root, (rel) => ignoredReason(`${relDir}/${rel}`, this.rules) !== undefined)) {
-        this.#onWatchEvent({ type: 'add', relPath: `${relDir}/${entry.relPath}` });
+        this.#onWatchEvent({ type: 'change', relPath: `${relDir}/${entry.relPath}` });
       }
     } catch (error) {
       this.#log.error({ err: error, dir: relDir }, 'cannot read a new folder in the outbox');

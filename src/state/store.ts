@@ -200,6 +200,13 @@ export class StateStore {
     return (this.#stmt('SELECT * FROM files ORDER BY local_path').all() as Row[]).map(toRecord);
   }
 
+  /** Local paths the state believes are still in the outbox (a rescan compares them with what it found). */
+  presentLocalPaths(): Array<{ localPath: string; bucketPath: string }> {
+    return (this.#stmt('SELECT local_path, bucket_path FROM files WHERE local_present = 1').all() as Array<{ local_path: string; bucket_path: string }>).map(
+      (r) => ({ localPath: r.local_path, bucketPath: r.bucket_path }),
+    );
+  }
+
   /** True when this exact version (fingerprint) is already in the bucket at this path. */
   isDelivered(file: TrackedFile): boolean {
     const r = this.get(file.localPath);
@@ -291,6 +298,18 @@ export class StateStore {
   /** The local copy is gone; what is in the bucket stays (deletes never propagate). */
   markLocalGone(localPath: string): void {
     this.#stmt('UPDATE files SET local_present = 0, updated_at = ? WHERE local_path = ?').run(this.#now(), localPath);
+  }
+
+  /** A folder was removed: every file recorded under it is gone locally. Returns their paths. */
+  markGoneUnder(relDir: string): string[] {
+    const prefix = `${relDir}/`;
+    return this.transaction(() => {
+      const rows = this.#stmt(`SELECT local_path FROM files WHERE local_present = 1 AND substr(local_path, 1, ?) = ?`).all(prefix.length, prefix) as Array<{ local_path: string }>;
+      const mark = this.#stmt('UPDATE files SET local_present = 0, updated_at = ? WHERE local_path = ?');
+      const now = this.#now();
+      for (const r of rows) mark.run(now, r.local_path);
+      return rows.map((r) => r.local_path);
+    });
   }
 
   /** At start: uploads cut off by a crash are pending again. Returns their local paths. */
