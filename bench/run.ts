@@ -6,13 +6,15 @@
  *   npm run bench:quick         shrunken sizes, under a minute
  *   tsx bench/run.ts [--quick] [--only 1,3] [--profile] [--strict] [--build | --skip-build]
  *
- * It runs `npm run build` first unless dist/ is already newer than src/ (--build forces it).
+ * It first builds src/ with tsconfig.build.json into its own bench/results/dist/ (not dist/, which
+ * other people's `npm test` may rebuild mid-run), unless that is already newer than src/ (--build forces it).
  *
  * Writes bench/results/<scenario>.json (<scenario>.quick.json for --quick) and summary(.quick).md,
  * and prints one Markdown table. Exit 1 when a run fails or an upload does not read back correctly
  * (and, with --strict, when a target is missed); a missed target alone is a finding, not an error.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { profileMarkdown, type ProfileSummary } from './lib/cpuprofile.js';
@@ -55,7 +57,7 @@ const log = (message: string) => console.error(`[bench +${((Date.now() - t0) / 1
 const profileDir = path.join(RESULTS_DIR, 'profiles');
 const ctx: Ctx = { quick: values.quick, profile: values.profile, profileDir, log };
 
-const buildInfo = values['skip-build'] ? { ok: true, ms: 0, warning: 'skipped (--skip-build)' } : build({ force: values.build });
+const buildInfo = build({ force: values.build, skip: values['skip-build'] });
 log(`build: ${buildInfo.ok ? 'ok' : 'type errors'} in ${buildInfo.ms} ms${buildInfo.warning ? `\n${buildInfo.warning}` : ''}`);
 const git = gitState();
 
@@ -76,6 +78,7 @@ try {
     log(`scenario ${n}: start`);
     try {
       const result = await run(ctx);
+      result.env = { git, build: buildInfo, node: process.version, cpus: os.cpus().length, loadavgAtEnd: os.loadavg() };
       results.push(result);
       const file = await writeResult(result);
       log(`scenario ${n}: done in ${(result.durationMs / 1000).toFixed(1)} s → ${path.relative(process.cwd(), file)}`);
@@ -94,7 +97,8 @@ const misses = rows.filter((r) => r.verdict === 'miss').length;
 const lines: string[] = [
   `## hf-outbox bench (${mode}) — ${new Date().toISOString()}`,
   '',
-  `git ${git.commit}${git.dirty.length ? ` + ${git.dirty.length} uncommitted change(s) under src/` : ''}; build ${buildInfo.ok ? 'clean' : 'with type errors'}; ` +
+  `git ${git.commit}${git.dirty.length ? ` + ${git.dirty.length} uncommitted change(s) under src/` : ''} (src sha256 ${buildInfo.srcHash}); ` +
+    `build ${buildInfo.ok ? 'clean' : 'with type errors'}; ` +
     `node ${process.version}; total ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   '',
   ...(values.quick

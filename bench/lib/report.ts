@@ -27,6 +27,8 @@ export interface ScenarioResult {
   verification: { checks: number; failures: string[] };
   rows: Row[];
   notes: string[];
+  /** What was measured and where: git, build, node, machine load (filled in by run.ts). */
+  env?: Record<string, unknown>;
 }
 
 export interface Ctx {

@@ -1,6 +1,7 @@
 /** Paths, the bench token and bucket, temp workspaces, the build, and the two tools under test. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,9 @@ import { MeasuredChild, type SpawnOptions } from './proc.js';
 export const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = path.dirname(BENCH_DIR);
 export const RESULTS_DIR = path.join(BENCH_DIR, 'results');
-export const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
+/** The bench's own build of src/ (see build()). */
+export const BUILD_DIR = path.join(RESULTS_DIR, 'dist');
+export const CLI = path.join(BUILD_DIR, 'cli', 'main.js');
 export const HFJS = path.join(ROOT, 'node_modules', '@huggingface', 'hub', 'dist', 'cli.js');
 
 export const TOKEN = 'hf_bench_write_token_0123456789abcdef';
@@ -67,40 +70,61 @@ export async function resetState(ws: Workspace): Promise<void> {
 
 export interface BuildInfo {
   ok: boolean;
-  /** Type errors that did not stop the emit, or why the build failed. */
+  /** Type errors that did not stop the emit, or why the build was skipped. */
   warning?: string;
   ms: number;
+  /** sha256 over every file under src/ (path + bytes) when the build read them: which code was measured. */
+  srcHash: string;
 }
 
 /**
- * `npm run build`. Other engineers edit src/ concurrently, so a type error in someone's
- * unfinished file must not stop the bench: it then emits anyway (types do not change the JS) and
- * says so in the results.
+ * Builds src/ with the project's own build config (what `npm run build` runs) into the bench's
+ * private BUILD_DIR, not dist/: other engineers' `npm test` rebuilds dist/ at any moment, and one did
+ * swap it under a running bench. Node still finds node_modules by walking up from there.
+ * A type error in someone's unfinished file must not stop the bench: it then emits anyway (types do
+ * not change the JS) and says so in the results.
  */
-export function build(options: { force?: boolean } = {}): BuildInfo {
+export function build(options: { force?: boolean; skip?: boolean } = {}): BuildInfo {
   const started = Date.now();
-  if (!options.force && distIsFresh()) return { ok: true, ms: 0, warning: 'dist/ is newer than every file under src/: not rebuilt' };
-  const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status === 0) return { ok: true, ms: Date.now() - started };
-  const errors = `${r.stdout}${r.stderr}`.split('\n').filter((l) => /error TS/.test(l)).slice(0, 10).join('\n');
+  if (options.skip && existsSync(CLI)) return { ok: true, ms: 0, srcHash: 'unknown (build skipped)', warning: 'skipped (--skip-build)' };
+  const srcHash = hashSources();
+  if (!options.force && isFresh()) return { ok: true, ms: 0, srcHash, warning: `${path.relative(ROOT, BUILD_DIR)} is newer than every file under src/: not rebuilt` };
+  rmSync(BUILD_DIR, { recursive: true, force: true });
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--noEmitOnError', 'false'], { cwd: ROOT, encoding: 'utf8' });
-  if (!existsSync(CLI)) throw new Error(`npm run build failed and left no ${CLI}:\n${errors}`);
-  return { ok: false, warning: `npm run build reported type errors; emitted anyway:\n${errors}`, ms: Date.now() - started };
+  const args = [tsc, '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR, '--declaration', 'false', '--sourceMap', 'false'];
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' });
+  if (r.status === 0) return { ok: true, ms: Date.now() - started, srcHash };
+  const errors = `${r.stdout}${r.stderr}`.split('\n').filter((l) => /error TS/.test(l)).slice(0, 10).join('\n');
+  spawnSync(process.execPath, [...args, '--noEmitOnError', 'false'], { cwd: ROOT, encoding: 'utf8' });
+  if (!existsSync(CLI)) throw new Error(`the build failed and left no ${CLI}:\n${errors}`);
+  return { ok: false, srcHash, warning: `the build reported type errors; emitted anyway:\n${errors}`, ms: Date.now() - started };
 }
 
-/** dist/cli/main.js (rewritten by every build) is newer than every file under src/ and the tsconfigs. */
-function distIsFresh(): boolean {
+function sourceFiles(): string[] {
+  return readdirSync(path.join(ROOT, 'src'), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name))
+    .sort();
+}
+
+function hashSources(): string {
+  const hash = createHash('sha256');
+  for (const f of sourceFiles()) {
+    hash.update(path.relative(ROOT, f));
+    hash.update(readFileSync(f));
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** BUILD_DIR/cli/main.js (rewritten by every build) is newer than every file under src/ and the configs. */
+function isFresh(): boolean {
   let built: number;
   try {
     built = statSync(CLI).mtimeMs;
   } catch {
     return false;
   }
-  const inputs = [path.join(ROOT, 'tsconfig.json'), path.join(ROOT, 'tsconfig.build.json'), path.join(ROOT, 'package-lock.json')];
-  for (const entry of readdirSync(path.join(ROOT, 'src'), { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) inputs.push(path.join(entry.parentPath, entry.name));
-  }
+  const inputs = [path.join(ROOT, 'tsconfig.json'), path.join(ROOT, 'tsconfig.build.json'), path.join(ROOT, 'package-lock.json'), ...sourceFiles()];
   return inputs.every((f) => {
     try {
       return statSync(f).mtimeMs < built;
@@ -123,7 +147,7 @@ export interface ToolOptions extends Partial<Omit<SpawnOptions, 'env'>> {
   extra?: string[];
 }
 
-/** `node dist/cli/main.js sync|watch` against the emulator, with its own state folder. */
+/** `node <build>/cli/main.js sync|watch` against the emulator, with its own state folder. */
 export function hfOutbox(command: 'sync' | 'watch', ws: Workspace, emu: EmulatorProcess, options: ToolOptions = {}): MeasuredChild {
   const args = [
     command,
