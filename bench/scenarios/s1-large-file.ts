@@ -17,7 +17,7 @@ const TSX = ['--import', 'tsx'];
 
 export async function largeFile(ctx: Ctx): Promise<ScenarioResult> {
   const started = Date.now();
-  const size = ctx.quick ? 100 * MiB : 2 * GiB;
+  const size = ctx.quick ? 64 * MiB : 2 * GiB;
   const ingestMiB = ctx.quick ? 32 : 512;
   const ws = await makeWorkspace('s1');
   const rel = 'data/large.bin';
