@@ -21,6 +21,9 @@ export const TOKEN = 'hf_bench_write_token_0123456789abcdef';
 export const BUCKET = 'bench/outbox';
 export const AGENT = 'bench';
 
+/** An empty HOME for every child, so no tool finds a real ~/.cache/huggingface/token; per bench process. */
+const BENCH_HOME = path.join(os.tmpdir(), `hf-outbox-bench-home-${process.pid}`);
+
 /** Every temp folder of this run lives under here; removed at the end. */
 let runRoot: string | undefined;
 
@@ -30,6 +33,7 @@ export async function runTmpRoot(): Promise<string> {
 }
 
 export async function cleanupRunRoot(): Promise<void> {
+  await rm(BENCH_HOME, { recursive: true, force: true });
   if (runRoot) await rm(runRoot, { recursive: true, force: true });
   runRoot = undefined;
 }
@@ -41,7 +45,7 @@ export async function cleanupRunRoot(): Promise<void> {
 export function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const k of ['PATH', 'TMPDIR', 'LANG']) if (process.env[k] !== undefined) env[k] = process.env[k] as string;
-  env['HOME'] = path.join(os.tmpdir(), 'hf-outbox-bench-home');
+  env['HOME'] = BENCH_HOME;
   env['NO_COLOR'] = '1';
   return { ...env, ...extra };
 }
@@ -58,7 +62,7 @@ export async function makeWorkspace(name: string): Promise<Workspace> {
   await rm(root, { recursive: true, force: true });
   const ws = { root, outbox: path.join(root, 'outbox'), stateDir: path.join(root, 'state'), tokenFile: path.join(root, 'hf-token') };
   await mkdir(ws.outbox, { recursive: true });
-  await mkdir(path.join(os.tmpdir(), 'hf-outbox-bench-home'), { recursive: true });
+  await mkdir(BENCH_HOME, { recursive: true });
   await writeFile(ws.tokenFile, `${TOKEN}\n`, { mode: 0o600 });
   return ws;
 }
