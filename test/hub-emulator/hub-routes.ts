@@ -97,6 +97,17 @@ export function bucketInfo(app: App, ex: Exchange): void {
   ex.json(200, { id: bucket.id, private: bucket.private, createdAt: bucket.createdAt, size, totalFiles: bucket.files.size });
 }
 
+/** whoami-v2: who a token belongs to (hf-outbox doctor asks). */
+export function whoami(app: App, ex: Exchange): void {
+  const auth = hubAuth(ex.header('authorization'), app.tokens);
+  if (auth.kind !== 'token') {
+    ex.json(401, { error: 'Invalid credentials in Authorization header' });
+    return;
+  }
+  const name = auth.grant.namespaces?.[0] ?? 'emulator-user';
+  ex.json(200, { type: 'user', name, auth: { type: 'access_token', accessToken: { displayName: 'emulator token', role: auth.grant.write ? 'write' : 'read' } } });
+}
+
 /** H3 */
 export function deleteBucket(app: App, ex: Exchange): void {
   const bucketId = bucketIdOf(ex, 2);

@@ -43,6 +43,7 @@ export function matchRoute(method: string, s: string[]): Route {
       if (action === 'batch') return route('batch', method, { POST: hub.batch });
     }
   }
+  if (a === 'api' && b === 'whoami-v2' && n === 2) return route('whoami', method, { GET: hub.whoami });
   if (a === 'buckets' && n >= 5 && s[3] === 'resolve') {
     return route('resolve', method, { GET: hub.resolve, HEAD: hub.resolve });
   }

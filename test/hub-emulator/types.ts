@@ -16,6 +16,7 @@ export type EndpointName =
   | 'reconstruction'
   | 'file-chunk-hashes'
   | 'xorb-read'
+  | 'whoami'
   | 'not-found';
 
 export interface TokenGrant {

@@ -220,13 +220,13 @@ describe('hf-outbox doctor on a local-folder bucket', () => {
 });
 
 describe('hf-outbox doctor on an hf:// bucket (Hub emulator)', () => {
-  it('passes with a write token: token source named, owner unknown to the emulator (warn), bucket writable', async () => {
+  it('passes with a write token: token source named, its owner and role, bucket writable', async () => {
     const t = await hubSetup();
     const r = await doctor(t.flags);
     expect(r.code, r.text).toBe(0);
     expect(r.checks.map((c) => c.check)).toEqual(['config', 'token', 'token-owner', 'bucket', 'outbox', 'inotify', 'disk', 'state']);
     expect(r.get('token')).toEqual({ check: 'token', status: 'ok', detail: `found in ${t.tokenFile}` });
-    expect(r.get('token-owner')).toEqual({ check: 'token-owner', status: 'warn', detail: 'could not tell who the token belongs to (HTTP 404)' });
+    expect(r.get('token-owner')).toEqual({ check: 'token-owner', status: 'ok', detail: 'token "emulator token" belongs to user emulator-user, role write' });
     expect(r.get('bucket')).toEqual({ check: 'bucket', status: 'ok', detail: 'hf://buckets/team/shared exists and accepts writes' });
     expect(r.text).not.toContain(WRITE_TOKEN);
   });
