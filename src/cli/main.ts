@@ -63,6 +63,15 @@ async function main(argv: string[]): Promise<number> {
       ),
     )
     .command(
+      'init',
+      'Create the outbox with its category folders and write a commented config for it (never overwrites one).',
+      (y) =>
+        y.option('config-out', { type: 'string', default: './hf-outbox.yaml', describe: 'Where to write the config.' }),
+      run(async (args) =>
+        (await import('./init.js')).runInit(await loadContext(settingsFromArgv(args)), { configOut: String(args['config-out']) }),
+      ),
+    )
+    .command(
       'doctor',
       'Check the setup: config, token and its owner, bucket access, outbox, inotify limit, free space, state database. Exit 0 when no check failed.',
       (y) => y.option('json', { type: 'boolean', default: false, describe: 'One JSON object per check.' }),
