@@ -27,6 +27,8 @@ export interface OutboxDeps {
   state: StateStore;
   clock: Clock;
   logger: Logger;
+  /** The watcher factory; chokidar by default, a scripted one in tests. */
+  watch?: typeof watchOutbox;
 }
 
 export interface OutboxOptions {
@@ -266,7 +268,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   /** Starts chokidar; resolves once it watches the whole outbox. */
   async watch(): Promise<void> {
-    this.#watcher = watchOutbox(this.config.outbox, {
+    this.#watcher = (this.#deps.watch ?? watchOutbox)(this.config.outbox, {
       isIgnored: (rel) => ignoredReason(rel, this.rules) !== undefined,
       onEvent: (event) => this.#onWatchEvent(event),
       onError: (error) => this.#onWatchError(error),
