@@ -7,15 +7,13 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config/parse.js';
 import { OutboxError, toOutboxError } from './core/errors.js';
-import type { BucketClient, Clock, OutboxFs, RemoteEntry, UploadProgress, UploadResult, UploadSource } from './core/ports.js';
-import { sha256Of } from './hash/sha256.js';
-import { xetHashOf } from './hash/xet-hash.js';
+import type { BucketClient, Clock, OutboxFs } from './core/ports.js';
 import type { SettledFile, SettledUnit } from './core/types.js';
 import type { Logger } from './log.js';
-import { checkResults, isResultsPath } from './announce/results.js';
 import { Announcer } from './pipeline/announce.js';
 import { compileRules, ignoredReason, mapPath, type CompiledRules } from './pipeline/naming.js';
 import { createBatchQueue, type BatchQueue } from './pipeline/queue.js';
+import { LARGE_FILE_BYTES, UploadStage, type UploadJob, type UploadedEvent } from './pipeline/upload.js';
 import { walk } from './pipeline/scan.js';
 import { createSettler, type Settler, type UnitSnapshot } from './pipeline/settle.js';
 import { watchOutbox, type WatchEvent, type Watcher } from './pipeline/watch.js';
@@ -36,12 +34,7 @@ export interface OutboxOptions {
   adopt?: boolean;
 }
 
-export interface UploadedEvent {
-  localPath: string;
-  bucketPath: string;
-  sizeBytes: number;
-  durationMs: number;
-}
+export type { UploadedEvent };
 
 export interface ProblemEvent {
   localPath: string;
@@ -60,16 +53,9 @@ export interface OutboxEvents {
   unsettled: [{ unitPath: string; changingForMs: number }];
 }
 
-interface Job {
-  file: TrackedFile;
-  enqueuedAt: number;
-}
+type Job = UploadJob;
 
-/** Small files go up together; a file this large goes in a call of its own. */
-const LARGE_FILE_BYTES = 16 * 1024 * 1024;
 const MAX_BATCH_FILES = 100;
-/** Results JSON files are read whole to be checked; larger ones are refused. */
-export const MAX_RESULTS_BYTES = 10 * 1024 * 1024;
 /** Files settling within this long of each other share an upload call (at most the max after the first). */
 const BATCH_LINGER_MS = 100;
 const BATCH_MAX_LINGER_MS = 1_000;
@@ -79,10 +65,6 @@ const REQUEUE_DELAY_MS = 30_000;
 const FAILED_RETRY_MS = 15 * 60_000;
 /** Rescan interval once the watcher has given up (inotify limits). */
 const FALLBACK_RESCAN_MS = 30_000;
-/** How often a large upload reports its progress. */
-const PROGRESS_LOG_MS = 5_000;
-/** How often progress is written to the state store for `status`. */
-const PROGRESS_SAVE_MS = 1_000;
 
 /** Categories announced and used first: cheap, and what other agents wait for. */
 const CATEGORY_PRIORITY: Record<string, number> = { results: 0, scripts: 1 };
@@ -98,21 +80,16 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #abort = new AbortController();
   readonly #retryTimers = new Set<() => void>();
   #watcher: Watcher | undefined;
-  /** Jobs inside an upload call right now (what a shutdown may cut off). */
-  readonly #inFlight = new Set<Job>();
-  /** Local paths whose upload a crash cut off: their bytes may have landed, so the bucket is checked first. */
-  readonly #interrupted = new Set<string>();
+  readonly #uploader: UploadStage;
   /** Files reported as rejected, by path + fingerprint, so a rescan does not log them again. */
   readonly #reported = new Set<string>();
 
-  readonly #options: OutboxOptions;
   readonly #announcer: Announcer;
 
   constructor(config: Config, deps: OutboxDeps, options: OutboxOptions = {}) {
     super();
     this.#config = config;
     this.#deps = deps;
-    this.#options = options;
     this.#rules = compileRules({ agentId: config.agentId, unitCategories: config.unitCategories, ignore: config.ignore });
     // Getters, not copies: a reload (SIGHUP) changes what the stages read next.
     const self = this;
@@ -125,6 +102,18 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       },
       ...deps,
       onRejected: (notePath, reason) => this.emit('problem', { localPath: notePath, bucketPath: undefined, state: 'rejected', reason }),
+    });
+    this.#uploader = new UploadStage({
+      ...deps,
+      outbox: () => this.#config.outbox,
+      agentId: () => this.#config.agentId,
+      adopt: options.adopt ?? false,
+      signal: this.#abort.signal,
+      onUploaded: (e) => this.emit('uploaded', e),
+      onAdopted: (e) => this.emit('adopted', e),
+      onProblem: (file, kind, reason) => this.#problem(file, kind, reason),
+      onFileError: (job, error) => this.#onFileError(job, error),
+      onDelivered: (unitPath) => this.#announcer.unitDelivered(unitPath),
     });
     this.#settler = createSettler({
       clock: deps.clock,
@@ -155,7 +144,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       key: (job) => job.file.localPath,
       sizeBytes: (job) => job.file.sizeBytes,
       priority: (job) => priorityOf(job.file),
-      run: (batch) => this.#upload(batch),
+      run: (batch) => this.#uploader.run(batch),
       onError: (error, batch) => this.#onBatchError(error, batch),
     });
   }
@@ -196,7 +185,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     await this.#deps.bucket.check({ create: this.config.createBucket });
     this.#announcer.resume();
     const interrupted = this.#deps.state.requeueInterrupted();
-    for (const p of interrupted) this.#interrupted.add(p);
+    for (const p of interrupted) this.#uploader.interrupted.add(p);
     if (interrupted.length > 0) {
       this.#log.info({ files: interrupted.length }, 'uploads interrupted by the last stop: checking the bucket, then redoing what did not land');
     }
@@ -323,8 +312,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     cancelDeadline?.();
     let interrupted = 0;
     if (outcome === 'deadline') {
-      interrupted = this.#inFlight.size;
-      for (const job of this.#inFlight) this.#deps.state.markRetry(job.file.localPath, 'interrupted by shutdown; redone at the next start');
+      interrupted = this.#uploader.inFlight.size;
+      for (const job of this.#uploader.inFlight) this.#deps.state.markRetry(job.file.localPath, 'interrupted by shutdown; redone at the next start');
       this.#abort.abort(new OutboxError('HFO_NETWORK', 'hf-outbox is stopping'));
       await finished;
     }
@@ -496,152 +485,6 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     }
   }
 
-  async #upload(all: Job[]): Promise<void> {
-    for (const job of all) this.#inFlight.add(job);
-    try {
-      await this.#uploadBatch(all);
-    } finally {
-      for (const job of all) this.#inFlight.delete(job);
-    }
-  }
-
-  async #uploadBatch(all: Job[]): Promise<void> {
-    const { state, bucket, clock } = this.#deps;
-    const { batch, contents } = await this.#checkResults(all);
-
-    // Never overwrite what this agent did not write: a path we have no record of must be free.
-    // And an upload a crash cut off may have landed: if the bucket holds these exact bytes, it is done.
-    const fresh = new Set(batch.filter((j) => !state.hasWritten(j.file.bucketPath)));
-    const interrupted = new Set(batch.filter((j) => this.#interrupted.delete(j.file.localPath)));
-    const toCheck = batch.filter((j) => fresh.has(j) || interrupted.has(j)).map((j) => j.file.bucketPath);
-    const taken = toCheck.length === 0 ? new Map<string, RemoteEntry>() : await bucket.stat(toCheck);
-    const go: Job[] = [];
-    for (const job of batch) {
-      const remote = taken.get(job.file.bucketPath);
-      if (remote !== undefined && interrupted.has(job) && (await this.#sameContent(job.file, remote))) {
-        state.markUploaded(job.file, remote.xetHash && `xet:${remote.xetHash}`);
-        this.#log.info({ local: job.file.localPath, remote: job.file.bucketPath }, 'already in the bucket: it landed before the last stop');
-      } else if (remote !== undefined && !fresh.has(job)) {
-        go.push(job);
-      } else if (remote !== undefined && this.#options.adopt && (await this.#sameContent(job.file, remote))) {
-        state.markUploaded(job.file, remote.xetHash && `xet:${remote.xetHash}`);
-        this.#log.info({ local: job.file.localPath, remote: job.file.bucketPath }, 'adopted: the bucket already holds these exact bytes');
-        this.emit('adopted', { localPath: job.file.localPath, bucketPath: job.file.bucketPath });
-      } else if (remote !== undefined) {
-        this.#problem(
-          job.file,
-          'conflict',
-          `${job.file.bucketPath} already exists in ${bucket.description} and was not written by this agent's ` +
-            'hf-outbox state; it is left untouched (rename the local file, or run `hf-outbox sync --adopt` if it is yours)',
-        );
-      } else {
-        go.push(job);
-      }
-    }
-    if (go.length === 0) return;
-    // Recorded before the upload starts, so a crash mid-upload leaves `uploading` and a restart checks and redoes it.
-    // Only now, after the conflict check: a recorded attempt makes the path ours.
-    state.markUploading(go.map((j) => j.file.localPath));
-
-    const sources: UploadSource[] = go.map((j) => {
-      const content = contents.get(j);
-      return content
-        ? { bucketPath: j.file.bucketPath, sizeBytes: content.byteLength, content }
-        : {
-            bucketPath: j.file.bucketPath,
-            sizeBytes: j.file.sizeBytes,
-            local: { absPath: path.join(this.config.outbox, ...j.file.localPath.split('/')), fingerprint: j.file },
-          };
-    });
-    const byPath = new Map(go.map((j) => [j.file.bucketPath, j]));
-    const started = clock.now();
-    const progress = new ProgressLog(clock, this.#log, started, (p) => {
-      const job = byPath.get(p.bucketPath);
-      if (job) state.setProgress({ ...p, localPath: job.file.localPath, startedAt: started, updatedAt: clock.now() });
-    });
-    let results;
-    try {
-      results = await bucket.upload(sources, { signal: this.#abort.signal, onProgress: (p) => progress.update(p) });
-    } finally {
-      if (progress.saved) state.clearProgress(go.map((j) => j.file.bucketPath));
-    }
-    const durationMs = clock.now() - started;
-    // One commit for the whole call's records.
-    state.transaction(() => this.#record(go, byPath, results, durationMs));
-    for (const unit of new Set(go.map((j) => j.file.unitPath))) this.#announcer.unitDelivered(unit);
-  }
-
-  #record(go: Job[], byPath: Map<string, Job>, results: UploadResult[], durationMs: number): void {
-    const { state } = this.#deps;
-    for (const result of results) {
-      const job = byPath.get(result.bucketPath);
-      if (job === undefined) continue;
-      if (result.ok) {
-        state.markUploaded(job.file);
-        this.#log.info(
-          { local: job.file.localPath, remote: job.file.bucketPath, bytes: job.file.sizeBytes, durationMs, batch: go.length },
-          'uploaded',
-        );
-        this.emit('uploaded', { localPath: job.file.localPath, bucketPath: job.file.bucketPath, sizeBytes: job.file.sizeBytes, durationMs });
-      } else {
-        this.#onFileError(job, result.error);
-      }
-    }
-  }
-
-  /**
-   * Results JSON must carry experiment and score; a missing agent_id or timestamp is filled in the
-   * uploaded copy (the local file is never touched). Rejected files are not uploaded.
-   */
-  async #checkResults(all: Job[]): Promise<{ batch: Job[]; contents: Map<Job, Uint8Array> }> {
-    const batch: Job[] = [];
-    const contents = new Map<Job, Uint8Array>();
-    for (const job of all) {
-      if (!isResultsPath(job.file.localPath)) {
-        batch.push(job);
-        continue;
-      }
-      if (job.file.sizeBytes > MAX_RESULTS_BYTES) {
-        this.#problem(job.file, 'rejected', `${job.file.localPath} is larger than ${MAX_RESULTS_BYTES} bytes; a results JSON is a small summary`);
-        continue;
-      }
-      let bytes: Buffer;
-      try {
-        const chunks: Buffer[] = [];
-        for await (const c of this.#deps.fs.openVerified(path.join(this.config.outbox, ...job.file.localPath.split('/')), job.file)) chunks.push(c as Buffer);
-        bytes = Buffer.concat(chunks);
-      } catch (error) {
-        this.#onFileError(job, toOutboxError(error, 'HFO_FILE_UNREADABLE'));
-        continue;
-      }
-      const checked = checkResults(bytes, { agentId: this.config.agentId, now: new Date(this.#deps.clock.now()) });
-      if (!checked.ok) {
-        this.#problem(job.file, 'rejected', `${job.file.localPath}: ${checked.reason}`);
-        continue;
-      }
-      if (checked.filled.length > 0) {
-        this.#log.info({ local: job.file.localPath, filled: checked.filled }, `filled ${checked.filled.join(' and ')} in the uploaded copy`);
-        contents.set(job, checked.content);
-      }
-      batch.push(job);
-    }
-    return { batch, contents };
-  }
-
-  /** Compares by Xet hash when the bucket lists one (no download), else by reading both sides. */
-  async #sameContent(file: TrackedFile, remote: RemoteEntry): Promise<boolean> {
-    if (remote.sizeBytes !== file.sizeBytes) return false;
-    const local = () => this.#deps.fs.openVerified(path.join(this.config.outbox, ...file.localPath.split('/')), file);
-    try {
-      if (remote.xetHash) return (await xetHashOf(local())) === remote.xetHash;
-      const [a, b] = await Promise.all([sha256Of(local()), this.#deps.bucket.download(file.bucketPath).then(sha256Of)]);
-      return a === b;
-    } catch (error) {
-      this.#log.warn({ local: file.localPath, err: (error as Error).message }, 'could not compare with the bucket copy');
-      return false;
-    }
-  }
-
   #onFileError(job: Job, error: OutboxError): void {
     const { state } = this.#deps;
     if (error.code === 'HFO_FILE_CHANGED') {
@@ -696,49 +539,6 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#reported.add(key);
     const why = kind === 'symlink' ? 'a symlink (links are never followed)' : `not a regular file (${kind})`;
     this.#log.warn({ local: relPath, remote: bucketPath }, `skipped: ${why}`);
-  }
-}
-
-/** Logs a line every PROGRESS_LOG_MS for each large file of an upload call, with percent and rate. */
-class ProgressLog {
-  readonly #clock: Clock;
-  readonly #log: Logger;
-  readonly #startedAt: number;
-  readonly #lastLogAt = new Map<string, number>();
-  readonly #lastSavedAt = new Map<string, number>();
-  readonly #save: (p: UploadProgress) => void;
-
-  constructor(clock: Clock, log: Logger, startedAt: number, save: (p: UploadProgress) => void) {
-    this.#clock = clock;
-    this.#log = log;
-    this.#startedAt = startedAt;
-    this.#save = save;
-  }
-
-  /** True once a progress row was written (only large files get one). */
-  saved = false;
-
-  update(p: UploadProgress): void {
-    if (p.bytesTotal < LARGE_FILE_BYTES || p.bytesDone >= p.bytesTotal) return;
-    const now = this.#clock.now();
-    if (now - (this.#lastSavedAt.get(p.bucketPath) ?? 0) >= PROGRESS_SAVE_MS) {
-      this.#lastSavedAt.set(p.bucketPath, now);
-      this.#save(p);
-      this.saved = true;
-    }
-    if (now - (this.#lastLogAt.get(p.bucketPath) ?? this.#startedAt) < PROGRESS_LOG_MS) return;
-    this.#lastLogAt.set(p.bucketPath, now);
-    const seconds = Math.max(0.001, (now - this.#startedAt) / 1000);
-    this.#log.info(
-      {
-        remote: p.bucketPath,
-        percent: Math.floor((100 * p.bytesDone) / p.bytesTotal),
-        bytesDone: p.bytesDone,
-        bytesTotal: p.bytesTotal,
-        bytesPerSecond: Math.round(p.bytesDone / seconds),
-      },
-      'uploading',
-    );
   }
 }
 

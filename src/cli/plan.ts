@@ -6,7 +6,7 @@ import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { checkResults, isResultsPath } from '../announce/results.js';
-import { MAX_RESULTS_BYTES } from '../daemon.js';
+import { MAX_RESULTS_BYTES } from '../pipeline/upload.js';
 import { compileRules, ignoredReason, mapPath } from '../pipeline/naming.js';
 import { walk } from '../pipeline/scan.js';
 import { STATE_FILE, StateStore } from '../state/store.js';
