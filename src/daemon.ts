@@ -56,6 +56,8 @@ export interface OutboxEvents {
 type Job = UploadJob;
 
 const MAX_BATCH_FILES = 100;
+/** Stats in flight at once during a scan. */
+const SCAN_STAT_BATCH = 64;
 /** Files settling within this long of each other share an upload call (at most the max after the first). */
 const BATCH_LINGER_MS = 100;
 const BATCH_MAX_LINGER_MS = 1_000;
@@ -220,6 +222,24 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   async scan(): Promise<{ files: number }> {
     const seen = new Set<string>();
     const units = new Set<string>();
+    // One query for every delivered version, and stats in parallel batches: a rescan of 100,000
+    // unchanged files is dominated by the stats, so they must not wait for each other.
+    const delivered = this.#deps.state.deliveredIndex();
+    let candidates: Array<{ relPath: string; unitPath: string; bucketPath: string }> = [];
+    const checkCandidates = async () => {
+      const batch = candidates;
+      candidates = [];
+      await Promise.all(
+        batch.map(async (c) => {
+          // A file whose delivered version is unchanged (size, mtime, inode) costs one stat: it never
+          // enters the settle stage and is never read.
+          const s = await this.#deps.fs.stat(path.join(this.config.outbox, ...c.relPath.split('/')));
+          const d = delivered.get(c.relPath);
+          const same = s?.kind === 'file' && d !== undefined && d.bucketPath === c.bucketPath && d.sizeBytes === s.sizeBytes && d.mtimeMs === s.mtimeMs && d.ino === s.ino;
+          if (!same) units.add(c.unitPath);
+        }),
+      );
+    };
     for await (const entry of walk(this.#deps.fs, this.config.outbox, (rel) => ignoredReason(rel, this.rules) !== undefined)) {
       seen.add(entry.relPath);
       const mapping = mapPath(entry.relPath, this.rules);
@@ -229,13 +249,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           continue;
         }
         if (units.has(mapping.unitPath)) continue;
-        // A file whose delivered version is unchanged (size, mtime, inode) costs one stat: it never
-        // enters the settle stage and is never read. This keeps a rescan of 100,000 files cheap.
-        const s = await this.#deps.fs.stat(path.join(this.config.outbox, ...entry.relPath.split('/')));
-        if (s?.kind === 'file' && this.#deps.state.isDelivered({ localPath: entry.relPath, unitPath: mapping.unitPath, bucketPath: mapping.bucketPath, sizeBytes: s.sizeBytes, mtimeMs: s.mtimeMs, ino: s.ino })) {
-          continue;
-        }
-        units.add(mapping.unitPath);
+        candidates.push({ relPath: entry.relPath, unitPath: mapping.unitPath, bucketPath: mapping.bucketPath });
+        if (candidates.length >= SCAN_STAT_BATCH) await checkCandidates();
       } else if (mapping.kind === 'rejected') {
         await this.#reject(entry.relPath, mapping.reason);
       } else if (mapping.kind === 'ignored') {
@@ -245,6 +260,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         units.add(entry.relPath);
       }
     }
+    await checkCandidates();
     for (const unit of units) this.#settler.touch(unit, { changed: false });
     for (const { localPath, bucketPath } of this.#deps.state.presentLocalPaths()) {
       if (!seen.has(localPath)) {

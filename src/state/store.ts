@@ -200,6 +200,14 @@ export class StateStore {
     return (this.#stmt('SELECT * FROM files ORDER BY local_path').all() as Row[]).map(toRecord);
   }
 
+  /** Every delivered version, by local path, for a scan to compare with the disk in one pass. */
+  deliveredIndex(): Map<string, Fingerprint & { bucketPath: string }> {
+    const rows = this.#stmt(
+      `SELECT local_path, bucket_path, uploaded_size, uploaded_mtime_ms, uploaded_ino FROM files WHERE state = 'uploaded' AND uploaded_size IS NOT NULL`,
+    ).all() as Array<{ local_path: string; bucket_path: string; uploaded_size: number; uploaded_mtime_ms: number; uploaded_ino: number }>;
+    return new Map(rows.map((r) => [r.local_path, { bucketPath: r.bucket_path, sizeBytes: r.uploaded_size, mtimeMs: r.uploaded_mtime_ms, ino: r.uploaded_ino }]));
+  }
+
   /** Local paths the state believes are still in the outbox (a rescan compares them with what it found). */
   presentLocalPaths(): Array<{ localPath: string; bucketPath: string }> {
     return (this.#stmt('SELECT local_path, bucket_path FROM files WHERE local_present = 1').all() as Array<{ local_path: string; bucket_path: string }>).map(
