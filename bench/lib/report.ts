@@ -51,6 +51,20 @@ export const ratio = (n: number | undefined): string => (n === undefined || !Num
 export const pct = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? 'n/a' : `${(n * 100).toFixed(1)}%`);
 export const secs = (ms: number | undefined): string => (ms === undefined || !Number.isFinite(ms) ? 'n/a' : `${(ms / 1000).toFixed(2)} s`);
 
+/** The row every scenario ends with: did everything uploaded read back intact? */
+export function readBackRow(scenario: string, what: string, verifier: { checks: number; failures: readonly string[] }): Row {
+  const ok = verifier.failures.length === 0;
+  return {
+    scenario,
+    metric: `read back (${what})`,
+    hfOutbox: ok ? `ok (${verifier.checks} checks)` : `${verifier.failures.length} failed`,
+    baselines: '',
+    ratio: '',
+    target: 'all match',
+    verdict: ok ? 'pass' : 'miss',
+  };
+}
+
 export function fileName(name: string, mode: 'quick' | 'full', ext: string): string {
   return mode === 'quick' ? `${name}.quick.${ext}` : `${name}.${ext}`;
 }

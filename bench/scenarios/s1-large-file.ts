@@ -9,7 +9,7 @@ import { backdate, GiB, MiB, writeRandomFile } from '../lib/data.js';
 import { withEmulator } from '../lib/emulator.js';
 import { contentionNotes, errorNotes, measureRun, profileDir, profileFlags, readProfiles, type ToolRun } from '../lib/measure.js';
 import { runMeasured, mib, cpuS } from '../lib/proc.js';
-import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult } from '../lib/report.js';
+import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult, readBackRow } from '../lib/report.js';
 import { baseEnv, BENCH_DIR, BUCKET, hfjsUpload, hfOutbox, makeWorkspace, TOKEN } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
@@ -170,15 +170,7 @@ export async function largeFile(ctx: Ctx): Promise<ScenarioResult> {
       target: 'context',
       verdict: 'info',
     },
-    {
-      scenario: S,
-      metric: 'read back (xetHash + sha256)',
-      hfOutbox: verifier.failures.length === 0 ? `ok (${verifier.checks} checks)` : `${verifier.failures.length} failed`,
-      baselines: '',
-      ratio: '',
-      target: 'all match',
-      verdict: verifier.failures.length === 0 ? 'pass' : 'miss',
-    },
+    readBackRow(S, 'xetHash + sha256', verifier),
   ];
   return {
     id: 1,

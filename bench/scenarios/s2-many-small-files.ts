@@ -8,7 +8,7 @@ import { backdate, writeSmallFiles } from '../lib/data.js';
 import { withEmulator } from '../lib/emulator.js';
 import { contentionNotes, errorNotes, measureRun, profileDir, profileFlags, readProfiles } from '../lib/measure.js';
 import { MeasuredChild } from '../lib/proc.js';
-import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult } from '../lib/report.js';
+import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult, readBackRow } from '../lib/report.js';
 import { AGENT, baseEnv, BENCH_DIR, BUCKET, hfjsUpload, hfOutbox, makeWorkspace, TOKEN } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
@@ -128,15 +128,7 @@ export async function manySmallFiles(ctx: Ctx): Promise<ScenarioResult> {
       target: 'context',
       verdict: 'info',
     },
-    {
-      scenario: S,
-      metric: 'read back (listing + sha256 sample)',
-      hfOutbox: verifier.failures.length === 0 ? `ok (${verifier.checks} checks)` : `${verifier.failures.length} failed`,
-      baselines: '',
-      ratio: '',
-      target: 'all match',
-      verdict: verifier.failures.length === 0 ? 'pass' : 'miss',
-    },
+    readBackRow(S, 'listing + sha256 sample', verifier),
   ];
   return {
     id: 2,

@@ -12,7 +12,7 @@ import { prng, sha256 } from '../lib/data.js';
 import { withEmulator, type StoredFile } from '../lib/emulator.js';
 import { isReady, isUploaded, LogWatch, parseLogLine } from '../lib/logs.js';
 import { mib } from '../lib/proc.js';
-import { fx, judge, secs, type Ctx, type Row, type ScenarioResult } from '../lib/report.js';
+import { fx, judge, secs, type Ctx, type Row, type ScenarioResult, readBackRow } from '../lib/report.js';
 import { AGENT, hfOutbox, makeWorkspace } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
@@ -160,15 +160,7 @@ export async function latency(ctx: Ctx): Promise<ScenarioResult> {
       target: 'context',
       verdict: 'info',
     },
-    {
-      scenario: S,
-      metric: 'read back (listing + sha256 sample)',
-      hfOutbox: verifier.failures.length === 0 ? `ok (${verifier.checks} checks)` : `${verifier.failures.length} failed`,
-      baselines: '',
-      ratio: '',
-      target: 'all match',
-      verdict: verifier.failures.length === 0 ? 'pass' : 'miss',
-    },
+    readBackRow(S, 'listing + sha256 sample', verifier),
   ];
   return {
     id: 3,

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { backdate, MiB, prng, sha256 } from '../lib/data.js';
 import { withEmulator } from '../lib/emulator.js';
 import { contentionNotes, errorNotes, measureRun, type ToolRun } from '../lib/measure.js';
-import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult } from '../lib/report.js';
+import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult, readBackRow } from '../lib/report.js';
 import { AGENT, hfjsUpload, hfOutbox, makeWorkspace } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
@@ -97,15 +97,7 @@ export async function checkpointSeries(ctx: Ctx): Promise<ScenarioResult> {
       verdict: k === 0 ? 'info' : judge(sent, '<=', 0.15),
     };
   });
-  rows.push({
-    scenario: S,
-    metric: 'read back (sha256 of every checkpoint)',
-    hfOutbox: verifier.failures.length === 0 ? `ok (${verifier.checks} checks)` : `${verifier.failures.length} failed`,
-    baselines: '',
-    ratio: '',
-    target: 'all match',
-    verdict: verifier.failures.length === 0 ? 'pass' : 'miss',
-  });
+  rows.push(readBackRow(S, 'sha256 of every checkpoint', verifier));
   return {
     id: 4,
     name: 's4-checkpoints',

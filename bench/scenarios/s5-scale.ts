@@ -13,7 +13,7 @@ import { withEmulator } from '../lib/emulator.js';
 import { isReady, isUploaded, LogWatch, parseLogLine } from '../lib/logs.js';
 import { contentionNotes, errorNotes, measureRun, type ToolRun } from '../lib/measure.js';
 import { MeasuredChild, mib } from '../lib/proc.js';
-import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult } from '../lib/report.js';
+import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult, readBackRow } from '../lib/report.js';
 import { AGENT, baseEnv, hfjsUpload, hfOutbox, makeWorkspace } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
@@ -145,15 +145,7 @@ export async function scale(ctx: Ctx): Promise<ScenarioResult> {
       target: 'context',
       verdict: 'info',
     },
-    {
-      scenario: S,
-      metric: 'read back (listing + sha256 sample)',
-      hfOutbox: verifier.failures.length === 0 ? `ok (${verifier.checks} checks)` : `${verifier.failures.length} failed`,
-      baselines: '',
-      ratio: '',
-      target: 'all match',
-      verdict: verifier.failures.length === 0 ? 'pass' : 'miss',
-    },
+    readBackRow(S, 'listing + sha256 sample', verifier),
   ];
   const initial: ToolRun = m.initial;
   return {
