@@ -53,8 +53,6 @@ export interface OutboxEvents {
   unsettled: [{ unitPath: string; changingForMs: number }];
 }
 
-type Job = UploadJob;
-
 const MAX_BATCH_FILES = 100;
 /** Stats in flight at once during a scan. */
 const SCAN_STAT_BATCH = 64;
@@ -78,7 +76,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   #rules: CompiledRules;
   readonly #deps: OutboxDeps;
   readonly #settler: Settler;
-  readonly #queue: BatchQueue<Job>;
+  readonly #queue: BatchQueue<UploadJob>;
   readonly #abort = new AbortController();
   readonly #retryTimers = new Set<() => void>();
   #watcher: Watcher | undefined;
@@ -136,7 +134,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       },
       onError: (unitPath, error) => deps.logger.error({ unit: unitPath, err: error }, 'cannot read artifact'),
     });
-    this.#queue = createBatchQueue<Job>({
+    this.#queue = createBatchQueue<UploadJob>({
       clock: deps.clock,
       concurrency: config.concurrency,
       lingerMs: BATCH_LINGER_MS,
@@ -501,7 +499,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     }
   }
 
-  #onFileError(job: Job, error: OutboxError): void {
+  #onFileError(job: UploadJob, error: OutboxError): void {
     const { state } = this.#deps;
     if (error.code === 'HFO_FILE_CHANGED') {
       // Not an error of the artifact: it is being rewritten. Settle again, then send the final bytes.
@@ -524,7 +522,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#problem(job.file, 'failed', error.message);
   }
 
-  #onBatchError(error: unknown, batch: Job[]): void {
+  #onBatchError(error: unknown, batch: UploadJob[]): void {
     const e = toOutboxError(error, 'HFO_UPLOAD_FAILED');
     if (this.#abort.signal.aborted) return;
     for (const job of batch) this.#onFileError(job, e);
