@@ -2,18 +2,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { HubEmulatorCounters } from '../../test/hub-emulator/index.js';
 import { readProc, type ProcSample } from './proc.js';
 import { BENCH_DIR, BUCKET, TOKEN, baseEnv } from './setup.js';
 
-export interface EmulatorCounters {
-  requests: Record<string, number>;
-  totalRequests: number;
-  bytesReceived: number;
-  peakRequestsPerSecond: number;
-  peakConcurrentRequests: number;
+/** The emulator's own counters (without the request log), plus the error responses the admin API tallies. */
+export type EmulatorCounters = Omit<HubEmulatorCounters, 'requestLog'> & {
   /** "endpoint status" → count, for responses >= 400 (and 0: dropped or still open). */
   errorResponses: Record<string, number>;
-}
+};
 
 export interface StoredFile {
   path: string;
