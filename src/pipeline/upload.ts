@@ -192,8 +192,9 @@ export class UploadStage {
       }
       if (checked.filled.length > 0) {
         this.#d.logger.info({ local: job.file.localPath, filled: checked.filled }, `filled ${checked.filled.join(' and ')} in the uploaded copy`);
-        contents.set(job, checked.content);
       }
+      // The bytes just read (and verified unchanged) are what goes up: no second read of the file.
+      contents.set(job, checked.content);
       batch.push(job);
     }
     return { batch, contents };
