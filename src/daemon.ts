@@ -53,6 +53,7 @@ export interface OutboxEvents {
   unsettled: [{ unitPath: string; changingForMs: number }];
 }
 
+/** Files per upload call unless the bucket says otherwise. */
 const MAX_BATCH_FILES = 100;
 /** Stats in flight at once during a scan. */
 const SCAN_STAT_BATCH = 64;
@@ -139,7 +140,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       concurrency: config.concurrency,
       lingerMs: BATCH_LINGER_MS,
       maxLingerMs: BATCH_MAX_LINGER_MS,
-      maxBatchItems: MAX_BATCH_FILES,
+      maxBatchItems: deps.bucket.maxFilesPerCall ?? MAX_BATCH_FILES,
       maxBatchBytes: LARGE_FILE_BYTES,
       key: (job) => job.file.localPath,
       sizeBytes: (job) => job.file.sizeBytes,

@@ -68,6 +68,10 @@ export class OwnNamesBucket implements BucketClient {
     return this.inner.description;
   }
 
+  get maxFilesPerCall(): number | undefined {
+    return this.inner.maxFilesPerCall;
+  }
+
   check(options: { create: boolean }): Promise<void> {
     return this.inner.check(options);
   }

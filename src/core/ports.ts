@@ -56,6 +56,8 @@ export interface RemoteEntry {
 export interface BucketClient {
   /** Human-readable identity for logs (`hf://buckets/o/n`, `file:///…`); never holds a secret. */
   readonly description: string;
+  /** Most files one upload call should carry (the daemon batches up to this many; default 100). */
+  readonly maxFilesPerCall?: number;
   /** Checks the bucket exists and is writable (creating it when asked); throws a fatal OutboxError otherwise. */
   check(options: { create: boolean }): Promise<void>;
   /** Uploads all sources; reports each path's own outcome (batches are not transactional). */
