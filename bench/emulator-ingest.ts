@@ -4,19 +4,26 @@
  * CAS the way the client does (C1), timing only the POSTs. The emulator re-hashes every chunk of
  * every xorb it receives, so this is its ingest ceiling for incompressible data.
  *
- * Usage: node --import tsx bench/emulator-ingest.ts --hub URL --token hf_... --bucket ns/name --mib N
- * Prints one JSON line: { bytes, xorbs, ms }.
+ * Usage: node --import tsx bench/emulator-ingest.ts --hub URL --token hf_... --bucket ns/name --mib N [--emulator-pid PID]
+ * Prints one JSON line: { bytes, xorbs, ms, mibPerS }. With --emulator-pid (the node process running
+ * the emulator, same machine), also the emulator's CPU seconds over the timed phase and MiB per
+ * emulator CPU second, read from /proc: on a small machine the client and the emulator share cores,
+ * so CPU per byte is what counts.
  */
 import { randomFillSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { getChunks, hashToHex, xorbHash, type Chunk } from '@huggingface/xetchunk-wasm';
 import { buildRawXorb, CHUNK_HEADER_BYTES, XORB_MAX_BYTES } from '../test/hub-emulator/xorb.js';
+import { readProc } from './lib/proc.js';
 
 const { values } = parseArgs({
-  options: { hub: { type: 'string' }, token: { type: 'string' }, bucket: { type: 'string' }, mib: { type: 'string', default: '256' } },
+  options: { hub: { type: 'string' }, token: { type: 'string' }, bucket: { type: 'string' }, mib: { type: 'string', default: '256' }, 'emulator-pid': { type: 'string' } },
 });
 const { hub, token, bucket } = values;
 if (!hub || !token || !bucket) throw new Error('usage: emulator-ingest.ts --hub URL --token hf_... --bucket ns/name [--mib N]');
+
+const emulatorPid = values['emulator-pid'] === undefined ? undefined : Number(values['emulator-pid']);
+const emulatorCpuS = async (): Promise<number | undefined> => (emulatorPid === undefined ? undefined : (await readProc(emulatorPid))?.cpuS);
 
 const MAX_CHUNKS = 8 * 1024;
 const SEGMENT = 16 * 1024 * 1024;
@@ -50,6 +57,7 @@ for (let made = 0; made < target; made += SEGMENT) {
 }
 flush();
 
+const cpuBefore = await emulatorCpuS();
 const started = performance.now();
 let bytes = 0;
 for (const x of xorbs) {
@@ -62,4 +70,11 @@ for (const x of xorbs) {
   await res.body?.cancel();
   bytes += x.bytes;
 }
-console.log(JSON.stringify({ bytes, xorbs: xorbs.length, ms: Math.round(performance.now() - started) }));
+const ms = performance.now() - started;
+const cpuAfter = await emulatorCpuS();
+const mibs = bytes / (1024 * 1024);
+const cpu = cpuBefore === undefined || cpuAfter === undefined ? {} : {
+  emulatorCpuS: Number((cpuAfter - cpuBefore).toFixed(2)),
+  mibPerEmulatorCpuS: Math.round(mibs / Math.max(0.01, cpuAfter - cpuBefore)),
+};
+console.log(JSON.stringify({ bytes, xorbs: xorbs.length, ms: Math.round(ms), mibPerS: Math.round(mibs / (ms / 1000)), ...cpu }));
