@@ -7,7 +7,7 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { decompressFrameSync, uncompressSync } from 'lz4-napi';
-import { chunkHash, HASH_BYTES, xorbHashHex } from './hash.js';
+import { chunkHashInto, HASH_BYTES, xorbHashHex } from './hash.js';
 
 export const XORB_MAX_BYTES = 64 * 1024 * 1024;
 export const CHUNK_HEADER_BYTES = 8;
@@ -171,7 +171,7 @@ export async function verifyXorb(data: Uint8Array, expectedHash: string): Promis
   let sinceYield = 0;
   for (let i = 0; i < count; i++) {
     const chunk = decodeChunk(data, layout.chunkOffsets[i] ?? 0);
-    chunkHashes.set(chunkHash(chunk), i * HASH_BYTES);
+    chunkHashInto(chunk, chunkHashes, i * HASH_BYTES);
     sinceYield += chunk.byteLength;
     if (sinceYield >= YIELD_EVERY_BYTES) {
       sinceYield = 0;
