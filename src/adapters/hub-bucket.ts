@@ -1,25 +1,22 @@
 /**
- * BucketClient over @huggingface/hub: a Hugging Face Storage Bucket (Xet-backed). Files are
- * streamed from disk through a Blob whose stream verifies at its last byte that the file did
- * not change, so a file rewritten mid-upload fails *before* the batch commit and a torn mix is
- * never added. Every request goes through the `fetch` handed in (throttling and retries live there).
+ * BucketClient for a Hugging Face Storage Bucket (Xet-backed). Uploads go through hf-outbox's own
+ * Xet writer (./xet/); reads (check, list, stat, download) through @huggingface/hub. Files are
+ * streamed from disk and verified at their last byte, so a file rewritten mid-upload fails before
+ * the batch adds it and a torn mix is never added. Every request goes through the `fetch` handed
+ * in (throttling and retries live there).
  */
+import path from 'node:path';
 import { Readable } from 'node:stream';
-import {
-  HubApiError,
-  commitIter,
-  checkRepoAccess,
-  createRepo,
-  downloadFile,
-  listFiles,
-  pathsInfo,
-  type CommitOperation,
-} from '@huggingface/hub';
+import { HubApiError, checkRepoAccess, createRepo, downloadFile, listFiles, pathsInfo } from '@huggingface/hub';
 import type { BucketTarget, Config } from '../config/parse.js';
 import { OutboxError, toOutboxError } from '../core/errors.js';
 import type { BucketClient, OutboxFs, RemoteEntry, UploadProgress, UploadResult, UploadSource } from '../core/ports.js';
-import type { Fingerprint } from '../core/types.js';
 import { findToken } from './hub-token.js';
+import { CasClient } from './xet/cas-client.js';
+import { ChunkIndex } from './xet/chunk-index.js';
+import { parseShardXorbs } from './xet/format.js';
+import { ShardCache } from './xet/shard-cache.js';
+import { SourceReadError, XetWriter } from './xet/writer.js';
 
 export interface HubBucketOptions {
   target: Extract<BucketTarget, { kind: 'hf' }>;
@@ -27,11 +24,18 @@ export interface HubBucketOptions {
   token: string;
   fs: OutboxFs;
   fetch?: typeof fetch;
+  /** Where the xorbs of earlier runs are remembered for dedup (the state directory's xet-cache); none: this run only. */
+  shardCacheDir?: string;
 }
 
-/** The bucket batch API takes at most this many operations per call (the client chunks at 100 too). */
+/** paths-info is asked about this many paths per request (the JS client's chunk size). */
 const MAX_PATHS_PER_CALL = 100;
-/** Files below this size skip the remote dedup lookup (see #uploadFetch). */
+/** addFile operations per upload call and batch request: huggingface_hub and hf-hub send up to 1,000. */
+const MAX_FILES_PER_CALL = 1000;
+/**
+ * Files from this size ask the CAS about their first chunk (and 1 in 1,024 chunks) and their
+ * xorbs are remembered for the next calls; below it a dedup query can save at most the file itself.
+ */
 const DEDUP_MIN_FILE_BYTES = 1024 * 1024;
 /** Characters the client does not percent-encode in URLs: such a path would land under another name. */
 const UNSAFE_PATH = /[?#%\\\u0000-\u001f]/u;
@@ -43,18 +47,33 @@ export async function openHubBucket(
   fetchImpl?: typeof fetch,
 ): Promise<BucketClient> {
   const { token } = await findToken(config.tokenFile);
-  return new HubBucket({ target, hubUrl: config.hubUrl, token, fs, ...(fetchImpl ? { fetch: fetchImpl } : {}) });
+  return new HubBucket({
+    target,
+    hubUrl: config.hubUrl,
+    token,
+    fs,
+    shardCacheDir: path.join(config.stateDir, 'xet-cache'),
+    ...(fetchImpl ? { fetch: fetchImpl } : {}),
+  });
 }
 
 export class HubBucket implements BucketClient {
   readonly description: string;
+  readonly maxFilesPerCall = MAX_FILES_PER_CALL;
   readonly #o: HubBucketOptions;
   readonly #repo: { type: 'bucket'; name: string };
+  readonly #cas: CasClient;
+  /** Chunks stored by this process, the shard cache and dedup answers. */
+  readonly #known = new ChunkIndex();
+  readonly #shardCache: ShardCache | undefined;
+  #cacheLoaded: Promise<void> | undefined;
 
   constructor(options: HubBucketOptions) {
     this.#o = options;
     this.#repo = { type: 'bucket', name: options.target.id };
     this.description = options.target.uri;
+    this.#cas = new CasClient({ hubUrl: options.hubUrl, bucketId: options.target.id, uri: options.target.uri, token: options.token, fetch: options.fetch ?? fetch });
+    this.#shardCache = options.shardCacheDir ? new ShardCache(options.shardCacheDir) : undefined;
   }
 
   get #common() {
@@ -112,12 +131,17 @@ export class HubBucket implements BucketClient {
     }
   }
 
+  /**
+   * Uploads through hf-outbox's own Xet writer (./xet/): all files of a call share xorbs and one
+   * shard, chunks already stored are not sent again (this run, earlier runs via the shard cache,
+   * the CAS's dedup answers), and a file that changed while read fails alone.
+   */
   async upload(
     sources: readonly UploadSource[],
     options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void } = {},
   ): Promise<UploadResult[]> {
     const results = new Map<string, UploadResult>();
-    let remaining: UploadSource[] = [];
+    const remaining: UploadSource[] = [];
     for (const s of sources) {
       if (UNSAFE_PATH.test(s.bucketPath)) {
         results.set(s.bucketPath, {
@@ -129,101 +153,82 @@ export class HubBucket implements BucketClient {
         remaining.push(s);
       }
     }
-    for (let i = 0; i < remaining.length; i += MAX_PATHS_PER_CALL) {
-      let group = remaining.slice(i, i + MAX_PATHS_PER_CALL);
-      // A file that changed while read aborts the whole call before its commit: drop it and send the rest.
-      while (group.length > 0) {
-        const outcome = await this.#uploadGroup(group, options);
-        if (outcome.kind === 'done') {
-          for (const r of outcome.results) results.set(r.bucketPath, r);
-          break;
-        }
-        if (outcome.kind === 'changed') {
-          results.set(outcome.bucketPath, { bucketPath: outcome.bucketPath, ok: false, error: outcome.error });
-          group = group.filter((s) => s.bucketPath !== outcome.bucketPath);
-          continue;
-        }
-        for (const s of group) results.set(s.bucketPath, { bucketPath: s.bucketPath, ok: false, error: outcome.error });
-        break;
-      }
+    for (let i = 0; i < remaining.length; i += MAX_FILES_PER_CALL) {
+      for (const r of await this.#uploadGroup(remaining.slice(i, i + MAX_FILES_PER_CALL), options, true)) results.set(r.bucketPath, r);
     }
-    remaining = [];
     return sources.map((s) => results.get(s.bucketPath) as UploadResult);
   }
 
   async #uploadGroup(
     group: readonly UploadSource[],
     options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void },
-  ): Promise<
-    | { kind: 'done'; results: UploadResult[] }
-    | { kind: 'changed'; bucketPath: string; error: OutboxError }
-    | { kind: 'error'; error: OutboxError }
-  > {
-    const operations: CommitOperation[] = group.map((s) => ({
-      operation: 'addOrUpdate',
-      path: s.bucketPath,
-      content: s.local
-        ? new VerifiedFileBlob(this.#o.fs, s.local.absPath, s.local.fingerprint, s.bucketPath)
-        : new Blob([s.content ?? new Uint8Array()]),
-    }));
-    const sizes = new Map(group.map((s) => [s.bucketPath, s.sizeBytes]));
-    const failed = new Set<string>();
+    useCache: boolean,
+  ): Promise<UploadResult[]> {
+    const { signal } = options;
+    const large = group.some((s) => s.sizeBytes >= DEDUP_MIN_FILE_BYTES);
+    if (large && useCache) await this.#loadShardCache();
+    const known = useCache ? this.#known : new ChunkIndex();
+    const writer = new XetWriter({
+      cas: this.#cas.writes(signal),
+      known,
+      dedupQueryMinBytes: DEDUP_MIN_FILE_BYTES,
+      expectedBytes: group.reduce((n, s) => n + s.sizeBytes, 0),
+      learn: learnDedupAnswer,
+    });
+    const failed = new Map<string, OutboxError>();
+    const added: Array<{ path: string; xetHash: string }> = [];
+    let batchFailures: Map<string, string>;
     try {
-      const events = commitIter({
-        repo: this.#repo,
-        operations,
-        title: 'hf-outbox upload',
-        useXet: true,
-        ...this.#common,
-        fetch: this.#uploadFetch(group, options.signal),
-        ...(options.signal ? { abortSignal: options.signal } : {}),
-      });
-      for await (const event of events) {
-        if (event.event !== 'fileProgress') continue;
-        if (event.state === 'error') failed.add(event.path);
-        else {
-          const total = sizes.get(event.path) ?? 0;
-          options.onProgress?.({ bucketPath: event.path, bytesDone: Math.round(event.progress * total), bytesTotal: total });
+      for (const s of group) {
+        signal?.throwIfAborted();
+        const source: AsyncIterable<Uint8Array> = s.local ? this.#o.fs.openVerified(s.local.absPath, s.local.fingerprint) : once(s.content ?? new Uint8Array());
+        const report = options.onProgress;
+        try {
+          const xetHash = await writer.addFile(source, s.sizeBytes, report ? (done) => report({ bucketPath: s.bucketPath, bytesDone: done, bytesTotal: s.sizeBytes }) : undefined);
+          added.push({ path: s.bucketPath, xetHash });
+        } catch (error) {
+          if (!(error instanceof SourceReadError)) throw error;
+          failed.set(s.bucketPath, toOutboxError(error.source, 'HFO_FILE_UNREADABLE'));
         }
       }
+      const stored = await writer.finish();
+      batchFailures = added.length > 0 ? await this.#cas.addFiles(added, signal) : new Map<string, string>();
+      if (large) {
+        // Keep what this call stored for the next ones (and the next run): a checkpoint series dedups step to step.
+        this.#known.absorb(writer.session);
+        await this.#shardCache?.save(stored).catch(() => undefined); // the cache only ever saves bytes
+      }
     } catch (error) {
-      if (options.signal?.aborted) throw error;
-      const changedPath = changedFiles.get(error as object);
-      if (changedPath !== undefined) return { kind: 'changed', bucketPath: changedPath, error: error as OutboxError };
-      return { kind: 'error', error: this.#mapError(error, `uploading to ${this.#o.target.uri}`) };
+      if (signal?.aborted) throw error;
+      if (useCache && writer.usedCache && error instanceof OutboxError && error.code === 'HFO_UPLOAD_REJECTED') {
+        // The CAS refused a shard pointing at a xorb from the cache of an earlier run: forget the cache, send everything.
+        this.#known.forget('cache');
+        await this.#shardCache?.clear().catch(() => undefined);
+        return this.#uploadGroup(group, options, false);
+      }
+      const mapped = this.#mapError(error, `uploading to ${this.#o.target.uri}`);
+      return group.map((s) => ({ bucketPath: s.bucketPath, ok: false, error: failed.get(s.bucketPath) ?? mapped }));
     }
-    return {
-      kind: 'done',
-      results: group.map((s) =>
-        failed.has(s.bucketPath)
-          ? {
-              bucketPath: s.bucketPath,
-              ok: false,
-              error: new OutboxError(
-                'HFO_UPLOAD_FAILED',
-                `the bucket did not add ${s.bucketPath} (listed as failed in its batch report); it has not landed`,
-              ),
-            }
-          : { bucketPath: s.bucketPath, ok: true },
-      ),
-    };
+    return group.map((s): UploadResult => {
+      const readError = failed.get(s.bucketPath);
+      if (readError) return { bucketPath: s.bucketPath, ok: false, error: readError };
+      const reason = batchFailures.get(s.bucketPath);
+      if (reason === undefined) return { bucketPath: s.bucketPath, ok: true };
+      return {
+        bucketPath: s.bucketPath,
+        ok: false,
+        error: new OutboxError('HFO_UPLOAD_FAILED', `the bucket did not add ${s.bucketPath} (its batch report says: ${reason}); it has not landed`),
+      };
+    });
   }
 
-  /**
-   * The fetch one upload call uses. The client passes its abortSignal to the batch request only, so
-   * the signal is bound to every request here (xorbs, shards too). And for a call of small files
-   * only, the client's per-file dedup lookup (one GET per file) is answered "not found" without a
-   * request: it can save at most the file itself, and it is most of the requests of such a call.
-   */
-  #uploadFetch(group: readonly UploadSource[], signal: AbortSignal | undefined): typeof fetch {
-    const base = this.#o.fetch ?? fetch;
-    const skipDedup = group.every((s) => s.sizeBytes < DEDUP_MIN_FILE_BYTES);
-    return (input, init) => {
-      if (skipDedup && (init?.method ?? 'GET') === 'GET' && /\/v1\/chunks\//.test(String(input instanceof Request ? input.url : input))) {
-        return Promise.resolve(new Response(null, { status: 404 }));
-      }
-      return base(input, signal ? { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal } : init);
-    };
+  #loadShardCache(): Promise<void> {
+    if (!this.#shardCache) return Promise.resolve();
+    this.#cacheLoaded ??= this.#shardCache.load(this.#known).then(
+      () => undefined,
+      () => undefined,
+    );
+    return this.#cacheLoaded;
   }
 
   async stat(paths: readonly string[]): Promise<Map<string, RemoteEntry>> {
@@ -296,78 +301,17 @@ export class HubBucket implements BucketClient {
   }
 }
 
-/** Errors raised by a VerifiedFileBlob, mapped to the bucket path whose file changed. */
-const changedFiles = new WeakMap<object, string>();
-
-/**
- * A Blob over a file on disk that is read lazily (never whole into memory) and checked at its
- * last byte: size, mtime and inode must still be those the file had when it settled.
- */
-class VerifiedFileBlob extends Blob {
-  readonly #fs: OutboxFs;
-  readonly #absPath: string;
-  readonly #fingerprint: Fingerprint;
-  readonly #bucketPath: string;
-
-  constructor(fs: OutboxFs, absPath: string, fingerprint: Fingerprint, bucketPath: string) {
-    super([]);
-    this.#fs = fs;
-    this.#absPath = absPath;
-    this.#fingerprint = fingerprint;
-    this.#bucketPath = bucketPath;
-    // Blob's size is an accessor on its prototype; this own property reports the file's size instead.
-    Object.defineProperty(this, 'size', { value: fingerprint.sizeBytes, enumerable: true });
+/** A dedup answer's xorbs go into the index under the answer's HMAC key; a malformed answer only means no dedup. */
+function learnDedupAnswer(answer: Buffer, into: ChunkIndex): void {
+  let parsed;
+  try {
+    parsed = parseShardXorbs(answer);
+  } catch {
+    return;
   }
-
-  override stream(): ReturnType<Blob['stream']> {
-    const source = this.#fs.openVerified(this.#absPath, this.#fingerprint);
-    const bucketPath = this.#bucketPath;
-    source.on('error', (error) => {
-      if (error instanceof OutboxError && error.code === 'HFO_FILE_CHANGED') changedFiles.set(error, bucketPath);
-    });
-    return Readable.toWeb(source) as unknown as ReturnType<Blob['stream']>;
-  }
-
-  override async arrayBuffer(): Promise<ArrayBuffer> {
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of this.#fs.openVerified(this.#absPath, this.#fingerprint)) chunks.push(chunk as Uint8Array);
-    const all = Buffer.concat(chunks);
-    return all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
-  }
-
-  override async text(): Promise<string> {
-    return new TextDecoder().decode(await this.arrayBuffer());
-  }
-
-  override slice(start = 0, end = this.size): Blob {
-    // The client slices only spliced/edited blobs; a plain upload never reaches here. Keep it correct anyway.
-    const lo = Math.max(0, start < 0 ? this.size + start : start);
-    const hi = Math.min(this.size, end < 0 ? this.size + end : end);
-    return new LazyRangeBlob(this, lo, Math.max(lo, hi));
-  }
+  for (const x of parsed.xorbs) into.addXorb({ hash: x.hash, origin: 'server' }, x.chunkHashes, parsed.hmacKey);
 }
 
-class LazyRangeBlob extends Blob {
-  readonly #parent: Blob;
-  readonly #start: number;
-  readonly #end: number;
-  constructor(parent: Blob, start: number, end: number) {
-    super([]);
-    this.#parent = parent;
-    this.#start = start;
-    this.#end = end;
-    Object.defineProperty(this, 'size', { value: end - start, enumerable: true });
-  }
-  override async arrayBuffer(): Promise<ArrayBuffer> {
-    return (await this.#parent.arrayBuffer()).slice(this.#start, this.#end);
-  }
-  override stream(): ReturnType<Blob['stream']> {
-    const bytes = this.arrayBuffer().then((b) => new Uint8Array(b));
-    return new ReadableStream<Uint8Array>({
-      async start(controller) {
-        controller.enqueue(await bytes);
-        controller.close();
-      },
-    }) as unknown as ReturnType<Blob['stream']>;
-  }
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
 }

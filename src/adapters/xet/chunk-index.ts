@@ -1,0 +1,131 @@
+/**
+ * Which xorbs already hold a chunk: the dedup memory of the upload side. It is filled from three
+ * places: xorbs this process uploaded, the shards of earlier runs kept in the state directory
+ * (see ShardCache), and the shards the CAS answers dedup queries with (whose chunk hashes are
+ * keyed with an HMAC key of the answer). A hit lets a file's term point at chunks already stored
+ * instead of sending them again. Bounded: past `maxChunks` the oldest xorbs are forgotten.
+ */
+import { Hasher } from '@huggingface/blake3-jit';
+import { HASH_BYTES } from './format.js';
+
+/** A xorb known to hold chunks; `hash` is undefined while this process is still filling it. */
+export interface XorbRef {
+  hash: string | undefined;
+  /** Where the xorb came from: dedup hits on `cache` refs are dropped if the CAS no longer has them. */
+  readonly origin: 'session' | 'cache' | 'server';
+}
+
+interface XorbRecord {
+  ref: XorbRef;
+  /** Hashes as indexed (keyed with `hasher`'s key for server answers), for a full-length compare on a hit. */
+  hashes: Uint8Array[];
+  keyIdx: number;
+}
+
+/** Slots for xorbs are numbered; an index entry packs (slot, chunk index) into one number. */
+const CHUNKS_PER_SLOT = 1 << 14;
+const DEFAULT_MAX_CHUNKS = 512 * 1024;
+/** Distinct HMAC keys kept from dedup answers (each costs one keyed hash per lookup). */
+const MAX_KEYS = 32;
+
+function keyOf(hash: Uint8Array): string {
+  return Buffer.from(hash.buffer, hash.byteOffset, 12).toString('latin1');
+}
+
+export interface ChunkHit {
+  xorb: XorbRef;
+  index: number;
+}
+
+export class ChunkIndex {
+  readonly #entries = new Map<string, number>();
+  readonly #xorbs = new Map<number, XorbRecord>();
+  /** keyIdx 0 = raw hashes; others are keyed hashers from dedup answers. */
+  readonly #keys: Array<{ key: string; hasher: Hasher | undefined }> = [{ key: '', hasher: undefined }];
+  readonly #maxChunks: number;
+  #nextSlot = 0;
+  #chunks = 0;
+
+  constructor(options: { maxChunks?: number } = {}) {
+    this.#maxChunks = options.maxChunks ?? DEFAULT_MAX_CHUNKS;
+  }
+
+  get chunkCount(): number {
+    return this.#chunks;
+  }
+
+  /** Starts an empty xorb record (for a xorb being filled); chunks are added with `addChunk`. */
+  addXorb(ref: XorbRef, hashes: readonly Uint8Array[] = [], hmacKey?: Uint8Array): number {
+    const slot = this.#nextSlot++;
+    const record: XorbRecord = { ref, hashes: [], keyIdx: hmacKey ? this.#keyIndex(hmacKey) : 0 };
+    if (record.keyIdx < 0) return -1;
+    this.#xorbs.set(slot, record);
+    for (const h of hashes) this.addChunk(slot, h);
+    this.#evict();
+    return slot;
+  }
+
+  addChunk(slot: number, hash: Uint8Array): void {
+    const record = this.#xorbs.get(slot);
+    if (!record || record.hashes.length >= CHUNKS_PER_SLOT) return;
+    const index = record.hashes.length;
+    record.hashes.push(hash);
+    const key = keyOf(hash);
+    if (!this.#entries.has(key)) this.#entries.set(key, slot * CHUNKS_PER_SLOT + index);
+    this.#chunks++;
+  }
+
+  /** The stored chunk equal to `hash`, if any xorb known holds it. */
+  lookup(hash: Uint8Array): ChunkHit | undefined {
+    for (let k = 0; k < this.#keys.length; k++) {
+      const hasher = this.#keys[k]?.hasher;
+      const probe = hasher ? hasher.reset().update(hash).finalize(HASH_BYTES) : hash;
+      const packed = this.#entries.get(keyOf(probe));
+      if (packed === undefined) continue;
+      const record = this.#xorbs.get(Math.floor(packed / CHUNKS_PER_SLOT));
+      const index = packed % CHUNKS_PER_SLOT;
+      const stored = record?.hashes[index];
+      if (record && record.keyIdx === k && stored && Buffer.compare(stored, probe) === 0) return { xorb: record.ref, index };
+    }
+    return undefined;
+  }
+
+  /** Moves every xorb of `other` into this index (a session's xorbs, once its shard is accepted). */
+  absorb(other: ChunkIndex): void {
+    for (const record of other.#xorbs.values()) {
+      if (record.ref.hash === undefined || record.keyIdx !== 0) continue;
+      this.addXorb(record.ref, record.hashes);
+    }
+  }
+
+  /** Forgets every xorb of this origin (the CAS refused a shard that pointed at them). */
+  forget(origin: XorbRef['origin']): void {
+    for (const [slot, record] of this.#xorbs) if (record.ref.origin === origin) this.#drop(slot, record);
+  }
+
+  #keyIndex(hmacKey: Uint8Array): number {
+    const key = Buffer.from(hmacKey).toString('hex');
+    const found = this.#keys.findIndex((k) => k.key === key);
+    if (found >= 0) return found;
+    if (this.#keys.length > MAX_KEYS) return -1;
+    this.#keys.push({ key, hasher: Hasher.newKeyed(hmacKey) });
+    return this.#keys.length - 1;
+  }
+
+  #evict(): void {
+    for (const [slot, record] of this.#xorbs) {
+      if (this.#chunks <= this.#maxChunks) return;
+      if (record.ref.hash === undefined) continue; // never a xorb still being filled
+      this.#drop(slot, record);
+    }
+  }
+
+  #drop(slot: number, record: XorbRecord): void {
+    record.hashes.forEach((hash, index) => {
+      const key = keyOf(hash);
+      if (this.#entries.get(key) === slot * CHUNKS_PER_SLOT + index) this.#entries.delete(key);
+    });
+    this.#chunks -= record.hashes.length;
+    this.#xorbs.delete(slot);
+  }
+}

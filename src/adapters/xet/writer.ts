@@ -1,0 +1,302 @@
+/**
+ * Turns files into Xet storage for one upload call: content-defined chunks (xetchunk), dedup
+ * against chunks already stored, new chunks packed into xorbs of up to 64 MiB that go up while
+ * the next one fills (two buffers, so memory stays near 2 × 64 MiB whatever the file size), then
+ * one shard that registers the files and the new xorbs. Every file of the call shares the xorbs:
+ * 1,000 small files cost one xorb and one shard, not one of each per file.
+ *
+ * The CAS answers for the bytes: it rebuilds each chunk hash, xorb hash and file hash itself.
+ */
+import { createChunker, fileHash, finalize, hashToHex, nextBlock, verificationHash, xorbHash, type Chunk } from '@huggingface/xetchunk-wasm';
+import { ChunkIndex, type ChunkHit, type XorbRef } from './chunk-index.js';
+import { ChunkEncoder, type EncodedChunk } from './compress.js';
+import {
+  CHUNK_HEADER_BYTES,
+  EMPTY_HASH_HEX,
+  SHARD_SOFT_MAX_BYTES,
+  XORB_MAX_BYTES,
+  XORB_MAX_CHUNKS,
+  serializeShard,
+  shardSize,
+  writeChunkHeader,
+  type ShardFile,
+  type ShardXorb,
+} from './format.js';
+
+/** The CAS calls a writer makes. */
+export interface CasWrites {
+  putXorb(hash: string, body: Uint8Array): Promise<void>;
+  putShard(body: Uint8Array): Promise<void>;
+  /** The shard a dedup query answers with, or undefined when the CAS knows no xorb holding the chunk. */
+  queryChunk(chunkHash: string): Promise<Buffer | undefined>;
+}
+
+export interface XetWriterOptions {
+  cas: CasWrites;
+  /** Chunks stored before this call (earlier calls, the shard cache, dedup answers); read, and fed with answers. */
+  known: ChunkIndex;
+  /** Ask the CAS about a file's first chunk (and 1 in 1,024 chunks) when it is at least this large; Infinity: never. */
+  dedupQueryMinBytes: number;
+  /** Total bytes the call will carry, to size the first xorb buffer (a call of small files never takes 64 MiB). */
+  expectedBytes: number;
+  encoder?: () => ChunkEncoder;
+  /** Parses a dedup answer into the index; injected so the writer stays free of the wire format's reader. */
+  learn: (answer: Buffer, into: ChunkIndex) => void;
+}
+
+/** Thrown when reading a file failed: the file fails, the rest of the call goes on. */
+export class SourceReadError extends Error {
+  readonly source: unknown;
+  constructor(source: unknown) {
+    super(source instanceof Error ? source.message : String(source), { cause: source });
+    this.source = source;
+  }
+}
+
+interface PendingTerm {
+  xorb: XorbRef;
+  start: number;
+  end: number;
+  bytes: number;
+  hashes: Uint8Array[];
+}
+
+interface OpenXorb {
+  ref: XorbRef;
+  slot: number;
+  buf: Buffer;
+  used: number;
+  hashes: Uint8Array[];
+  lengths: number[];
+}
+
+interface FileOut {
+  fileHash: string;
+  terms: PendingTerm[];
+}
+
+const MIN_BUFFER_BYTES = 256 * 1024;
+
+export class XetWriter {
+  readonly #o: XetWriterOptions;
+  /** This call's own xorbs (local dedup within the call); merged into `known` only once the shard is accepted. */
+  readonly session = new ChunkIndex({ maxChunks: Number.MAX_SAFE_INTEGER });
+  readonly #files = new Map<string, FileOut>();
+  readonly #sealed: ShardXorb[] = [];
+  readonly #queried = new Set<string>();
+  #spare: Buffer | undefined;
+  #open: OpenXorb | undefined;
+  #inflight: Promise<void> | undefined;
+  #usedCache = false;
+  #bytesNew = 0;
+
+  constructor(options: XetWriterOptions) {
+    this.#o = options;
+  }
+
+  /** Whether a term of this call points at a xorb known only from the shard cache of an earlier run. */
+  get usedCache(): boolean {
+    return this.#usedCache;
+  }
+
+  /** Bytes of chunks that were not already stored (before compression). */
+  get newBytes(): number {
+    return this.#bytesNew;
+  }
+
+  /**
+   * Chunks one file and returns its Xet hash. A read error of the source (file changed, gone)
+   * is thrown as SourceReadError and the file is left out; its chunks already packed are harmless.
+   */
+  async addFile(source: AsyncIterable<Uint8Array>, sizeBytes: number, onBytes?: (done: number) => void): Promise<string> {
+    const chunker = createChunker();
+    const encoder = this.#o.encoder?.() ?? new ChunkEncoder();
+    const chunks: Chunk[] = [];
+    const terms: PendingTerm[] = [];
+    const queryDedup = sizeBytes >= this.#o.dedupQueryMinBytes;
+    const take = async (chunk: Chunk, bytes: Buffer) => {
+      chunks.push(chunk);
+      await this.#addChunk(chunk, bytes, encoder, terms, queryDedup && (chunks.length === 1 || isDedupEligible(chunk.hash)));
+    };
+    const iterator = source[Symbol.asyncIterator]();
+    let finished = false;
+    try {
+      await this.#readAll(iterator, chunker, take, onBytes);
+      finished = true;
+    } finally {
+      // Stopped early (a CAS call failed): close the source so its file handle is released now.
+      if (!finished) await iterator.return?.().catch(() => undefined);
+    }
+    const hash = chunks.length === 0 ? EMPTY_HASH_HEX : hashToHex(fileHash(chunks));
+    // A file's hash is registered once per shard; identical content needs no second block.
+    if (!this.#files.has(hash)) this.#files.set(hash, { fileHash: hash, terms });
+    return hash;
+  }
+
+  async #readAll(
+    iterator: AsyncIterator<Uint8Array>,
+    chunker: ReturnType<typeof createChunker>,
+    take: (chunk: Chunk, bytes: Buffer) => Promise<void>,
+    onBytes: ((done: number) => void) | undefined,
+  ): Promise<void> {
+    let carry: Buffer[] = [];
+    let carryBytes = 0;
+    let done = 0;
+    for (;;) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        throw new SourceReadError(error);
+      }
+      if (next.done) break;
+      const block = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+      let at = 0;
+      for (const chunk of nextBlock(chunker, block)) {
+        if (carryBytes > 0) {
+          const fromBlock = chunk.length - carryBytes;
+          if (fromBlock < 0) throw new Error(`chunker emitted ${chunk.length} bytes with ${carryBytes} carried`);
+          const bytes = Buffer.concat([...carry, block.subarray(0, fromBlock)]);
+          carry = [];
+          carryBytes = 0;
+          at = fromBlock;
+          await take(chunk, bytes);
+        } else {
+          await take(chunk, block.subarray(at, at + chunk.length));
+          at += chunk.length;
+        }
+      }
+      if (at < block.length) {
+        carry.push(Buffer.from(block.subarray(at)));
+        carryBytes += block.length - at;
+      }
+      done += block.length;
+      onBytes?.(done);
+    }
+    const last = finalize(chunker);
+    if (last) {
+      if (last.length !== carryBytes) throw new Error(`chunker finished with ${last.length} bytes, ${carryBytes} carried`);
+      await take(last, carry.length === 1 ? (carry[0] as Buffer) : Buffer.concat(carry));
+    } else if (carryBytes !== 0) {
+      throw new Error(`chunker finished with ${carryBytes} bytes unaccounted for`);
+    }
+  }
+
+  /** Seals the last xorb, waits for every xorb to be stored, then registers files and xorbs in shards. Returns the new xorbs. */
+  async finish(): Promise<ShardXorb[]> {
+    if (this.#open && this.#open.hashes.length > 0) this.#seal();
+    await this.#inflight;
+    const files: ShardFile[] = [...this.#files.values()].map((f) => ({
+      fileHash: f.fileHash,
+      terms: f.terms.map((t) => {
+        if (t.xorb.hash === undefined) throw new Error('a term points at a xorb that was never sealed');
+        return { xorbHash: t.xorb.hash, chunkStart: t.start, chunkEnd: t.end, unpackedBytes: t.bytes, verification: verificationHash(t.hashes) };
+      }),
+    }));
+    // Past the shard size limit, xorbs go first in shards of their own; files always come last.
+    let xorbs = [...this.#sealed];
+    while (shardSize(files, xorbs) > SHARD_SOFT_MAX_BYTES && xorbs.length > 1) {
+      const part: ShardXorb[] = [];
+      while (xorbs.length > 0 && shardSize([], [...part, xorbs[0] as ShardXorb]) <= SHARD_SOFT_MAX_BYTES) part.push(xorbs.shift() as ShardXorb);
+      if (part.length === 0) part.push(xorbs.shift() as ShardXorb);
+      await this.#o.cas.putShard(serializeShard([], part));
+    }
+    if (files.length > 0 || xorbs.length > 0) await this.#o.cas.putShard(serializeShard(files, xorbs));
+    return [...this.#sealed];
+  }
+
+  async #addChunk(chunk: Chunk, bytes: Buffer, encoder: ChunkEncoder, terms: PendingTerm[], query: boolean): Promise<void> {
+    let hit = this.#lookup(chunk.hash);
+    if (!hit && query) {
+      const hex = hashToHex(chunk.hash);
+      if (!this.#queried.has(hex)) {
+        this.#queried.add(hex);
+        const answer = await this.#o.cas.queryChunk(hex);
+        if (answer) {
+          this.#o.learn(answer, this.#o.known);
+          hit = this.#lookup(chunk.hash);
+        }
+      }
+    }
+    if (!hit) {
+      const encoded = encoder.encode(bytes);
+      const open = this.#open;
+      if (open && (open.used + CHUNK_HEADER_BYTES + encoded.payload.length > XORB_MAX_BYTES || open.hashes.length >= XORB_MAX_CHUNKS)) {
+        // Back-pressure: at most one xorb uploading while the next one fills.
+        await this.#inflight;
+        this.#seal();
+      }
+      hit = this.#pack(chunk, encoded);
+      this.#bytesNew += chunk.length;
+    } else if (hit.xorb.origin === 'cache') {
+      this.#usedCache = true;
+    }
+    const term = terms[terms.length - 1];
+    if (term && term.xorb === hit.xorb && term.end === hit.index) {
+      term.end++;
+      term.bytes += chunk.length;
+      term.hashes.push(chunk.hash);
+    } else {
+      terms.push({ xorb: hit.xorb, start: hit.index, end: hit.index + 1, bytes: chunk.length, hashes: [chunk.hash] });
+    }
+  }
+
+  #lookup(hash: Uint8Array): ChunkHit | undefined {
+    return this.session.lookup(hash) ?? this.#o.known.lookup(hash);
+  }
+
+  /** Appends a chunk to the open xorb (which has room for it) and returns where it landed. */
+  #pack(chunk: Chunk, { scheme, payload }: EncodedChunk): ChunkHit {
+    const need = CHUNK_HEADER_BYTES + payload.length;
+    const open = this.#open ?? this.#openXorb();
+    if (open.used + need > open.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(XORB_MAX_BYTES, Math.max(open.buf.length * 2, open.used + need)));
+      open.buf.copy(grown, 0, 0, open.used);
+      open.buf = grown;
+    }
+    writeChunkHeader(open.buf, open.used, payload.length, scheme, chunk.length);
+    payload.copy(open.buf, open.used + CHUNK_HEADER_BYTES);
+    open.used += need;
+    const index = open.hashes.length;
+    open.hashes.push(chunk.hash);
+    open.lengths.push(chunk.length);
+    this.session.addChunk(open.slot, chunk.hash);
+    return { xorb: open.ref, index };
+  }
+
+  #openXorb(): OpenXorb {
+    const ref: XorbRef = { hash: undefined, origin: 'session' };
+    const size = Math.min(XORB_MAX_BYTES, Math.max(MIN_BUFFER_BYTES, this.#o.expectedBytes + (this.#o.expectedBytes >>> 10)));
+    const buf = this.#spare && this.#spare.length >= size ? this.#spare : Buffer.allocUnsafe(size);
+    this.#spare = undefined;
+    this.#open = { ref, slot: this.session.addXorb(ref), buf, used: 0, hashes: [], lengths: [] };
+    return this.#open;
+  }
+
+  /**
+   * Closes the open xorb and starts its upload once the previous one is stored: one upload in
+   * flight while the next xorb fills, so reading, chunking and sending overlap.
+   */
+  #seal(): void {
+    const open = this.#open;
+    if (!open) return;
+    this.#open = undefined;
+    const hash = hashToHex(xorbHash(open.hashes.map((h, i) => ({ hash: h, length: open.lengths[i] as number }))));
+    open.ref.hash = hash;
+    this.#sealed.push({ hash, bytesOnDisk: open.used, chunkHashes: open.hashes, chunkLengths: open.lengths });
+    const previous = this.#inflight ?? Promise.resolve();
+    const body = open.buf.subarray(0, open.used);
+    const upload = previous.then(async () => {
+      await this.#o.cas.putXorb(hash, body);
+      // The previous buffer is free once its xorb is stored: the next xorb after this one reuses it.
+      if (open.buf.length === XORB_MAX_BYTES) this.#spare = open.buf;
+    });
+    upload.catch(() => undefined); // awaited by the next seal or finish(); never an unhandled rejection
+    this.#inflight = upload;
+  }
+}
+
+/** xet-core's global-dedup sample: a chunk whose hash's last u64 is a multiple of 1,024 is worth a query. */
+export function isDedupEligible(hash: Uint8Array): boolean {
+  return ((hash[24] as number) | (((hash[25] as number) & 0x03) << 8)) === 0;
+}
