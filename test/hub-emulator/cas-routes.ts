@@ -6,15 +6,29 @@ import { randomUUID } from 'node:crypto';
 import { casUrl, type App } from './app.js';
 import { requireCasToken, signXorbUrlQuery, verifyXorbUrlQuery } from './auth.js';
 import { isHashHex } from './hash.js';
-import { HttpError, parseRangeHeader, type ByteRange, type Exchange } from './http.js';
+import { HttpError, parseRangeHeader, type BodyObserver, type ByteRange, type Exchange } from './http.js';
 import { parseShard, ShardFormatError } from './shard.js';
 import { CasValidationError } from './store.js';
-import { verifyXorb, XorbFormatError } from './xorb.js';
+import { StreamingChunkHasher, verifyXorb, XorbFormatError } from './xorb.js';
 
 function hashParam(ex: Exchange, index: number): string {
   const hash = ex.segments[index];
   if (!isHashHex(hash)) throw new HttpError(400, `Invalid hash ${String(hash)}`);
   return hash;
+}
+
+/**
+ * C1, while the body arrives: hash chunks as they complete, unless the upload will not be verified
+ * at all (bad token or hash, xorb already stored). Only saves work; uploadXorb decides everything.
+ */
+export function observeXorbUpload(app: App, ex: Exchange): BodyObserver | undefined {
+  try {
+    requireCasToken(ex.header('authorization'), 'write');
+    const hash = ex.segments[4];
+    return isHashHex(hash) && !app.store.xorbs.has(hash) ? new StreamingChunkHasher() : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** C1: POST /v1/xorbs/{prefix}/{hash}. The body must hash (after decompression) to the URL hash. */
@@ -26,7 +40,8 @@ export async function uploadXorb(app: App, ex: Exchange): Promise<void> {
     return;
   }
   try {
-    const { layout, chunkHashes } = await verifyXorb(ex.body, hash);
+    const streamed = ex.bodyObserver instanceof StreamingChunkHasher ? ex.bodyObserver : undefined;
+    const { layout, chunkHashes } = await verifyXorb(ex.body, hash, streamed);
     const inserted = app.store.addXorb(hash, { data: ex.body, layout, chunkHashes });
     ex.json(200, { was_inserted: inserted });
   } catch (err) {

@@ -20,6 +20,16 @@ function asciiHeader(text: string): string {
   return text.replace(/[^\x20-\x7e]/gu, (c) => encodeURIComponent(c));
 }
 
+/**
+ * Sees a request body while it arrives (e.g. to hash a xorb's chunks as they complete, while the
+ * data is still in cache, instead of after the whole 64 MiB is in). Called only when the body goes
+ * into one buffer allocated up front from Content-Length: `body` is that buffer, of which
+ * [0, received) is final; bytes are never rewritten. It must not throw.
+ */
+export interface BodyObserver {
+  update(body: Buffer, received: number): void;
+}
+
 export class Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -28,6 +38,8 @@ export class Exchange {
   readonly segments: string[];
   readonly query: URLSearchParams;
   body: Buffer = Buffer.alloc(0);
+  /** Whatever watched the body arrive (see Route.observeBody); `body` is its buffer or a prefix view of it. */
+  bodyObserver: BodyObserver | undefined = undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, origin: string, segments: string[], query: URLSearchParams) {
     this.req = req;
@@ -93,7 +105,12 @@ export class Exchange {
  * a network error, not as the status). Past `limit` bytes the rest is drained and dropped and
  * `tooLarge` is set. With a Content-Length the buffer is allocated once, so a 64 MiB xorb is copied once.
  */
-export function readBody(req: IncomingMessage, limit: number, onBytes: (n: number) => void): Promise<{ body: Buffer; tooLarge: boolean }> {
+export function readBody(
+  req: IncomingMessage,
+  limit: number,
+  onBytes: (n: number) => void,
+  observer?: BodyObserver,
+): Promise<{ body: Buffer; tooLarge: boolean }> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     const known = Number.isSafeInteger(declared) && declared >= 0 && declared <= limit;
@@ -109,6 +126,7 @@ export function readBody(req: IncomingMessage, limit: number, onBytes: (n: numbe
         else parts.push(chunk);
       }
       received += chunk.byteLength;
+      if (buffer && !tooLarge) observer?.update(buffer, received);
     });
     let ended = false;
     req.on('end', () => {

@@ -1,7 +1,7 @@
 /** URL routing: decoded path segments + method -> endpoint name (for counters/faults) and handler. */
 import type { App } from './app.js';
 import * as cas from './cas-routes.js';
-import type { Exchange } from './http.js';
+import type { BodyObserver, Exchange } from './http.js';
 import * as hub from './hub-routes.js';
 import type { EndpointName } from './types.js';
 import { XORB_MAX_BYTES } from './xorb.js';
@@ -15,6 +15,8 @@ export interface Route {
   /** Request bodies past this are drained, dropped and answered with 413 (400 for CAS uploads, per the spec). */
   bodyLimit: number;
   tooLargeStatus: number;
+  /** Optional watcher of the body as it arrives, created once the exchange exists; see BodyObserver. */
+  observeBody?: (app: App, ex: Exchange) => BodyObserver | undefined;
 }
 
 const JSON_BODY_LIMIT = 16 * 1024 * 1024;
@@ -48,7 +50,9 @@ export function matchRoute(method: string, s: string[]): Route {
     return route('resolve', method, { GET: hub.resolve, HEAD: hub.resolve });
   }
   if (a === 'cas') {
-    if (b === 'v1' && c === 'xorbs' && n === 5) return route('xorb', method, { POST: cas.uploadXorb }, XORB_MAX_BYTES);
+    if (b === 'v1' && c === 'xorbs' && n === 5) {
+      return { ...route('xorb', method, { POST: cas.uploadXorb }, XORB_MAX_BYTES), observeBody: cas.observeXorbUpload };
+    }
     if (b === 'v1' && c === 'shards' && n === 3) return route('shard', method, { POST: cas.uploadShard }, XORB_MAX_BYTES);
     if (b === 'v1' && c === 'chunks' && n === 5) return route('dedup', method, { GET: cas.dedupQuery });
     if (b === 'v2' && c === 'reconstructions' && n === 4) return route('reconstruction', method, { GET: cas.reconstruction });

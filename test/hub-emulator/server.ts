@@ -75,9 +75,10 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
     const origin = `http://${hostHeader && HOST_HEADER.test(hostHeader) ? hostHeader : `${urlHost}:${port}`}`;
     const ex = new Exchange(req, res, origin, segments ?? [], new URLSearchParams(queryAt < 0 ? '' : rawUrl.slice(queryAt + 1)));
 
+    ex.bodyObserver = segments && route.handler ? route.observeBody?.(app, ex) : undefined;
     let tooLarge: boolean;
     try {
-      ({ body: ex.body, tooLarge } = await readBody(req, route.bodyLimit, (n) => counters.addBytes(n)));
+      ({ body: ex.body, tooLarge } = await readBody(req, route.bodyLimit, (n) => counters.addBytes(n), ex.bodyObserver));
     } catch {
       return; // the client went away mid-body
     }

@@ -161,15 +161,83 @@ export interface VerifiedXorb {
 const YIELD_EVERY_BYTES = 8 * 1024 * 1024;
 
 /**
- * Decodes every chunk, hashes it and checks the Merkle hash against `expectedHash` (C1). The xorb is
- * self-describing, so this needs no shard. Throws XorbFormatError on any mismatch.
+ * Hashes a xorb's chunks while its body arrives (a BodyObserver for C1): each chunk is decoded and
+ * hashed as soon as its header and payload are in, reading bytes that were just received and are
+ * still in cache, so that when the upload ends little or nothing is left to hash. It only ever
+ * computes hashes for verifyXorb, which re-walks the finished body and takes a hash from here only
+ * for a chunk at the same offset with the same extent in the same buffer; anything unusual (a
+ * footer, a bad header, a decode error) just stops it, and verifyXorb does the rest as before.
  */
-export async function verifyXorb(data: Uint8Array, expectedHash: string): Promise<VerifiedXorb> {
+export class StreamingChunkHasher {
+  private data: Uint8Array | undefined;
+  private next = 0;
+  private stopped = false;
+  private count = 0;
+  private offsets: number[] = [];
+  private hashes = new Uint8Array(1024 * HASH_BYTES);
+
+  update(body: Uint8Array, received: number): void {
+    if (this.stopped) return;
+    if (this.data === undefined) this.data = body;
+    else if (this.data !== body) {
+      this.stopped = true;
+      return;
+    }
+    while (received - this.next >= CHUNK_HEADER_BYTES) {
+      const offset = this.next;
+      const header = readHeader(body, offset);
+      if (!header || !KNOWN_SCHEMES.has(header.scheme) || (header.scheme === SCHEME_NONE && header.compressedLength !== header.uncompressedLength)) {
+        this.stopped = true;
+        return;
+      }
+      const end = offset + CHUNK_HEADER_BYTES + header.compressedLength;
+      if (end > received) return;
+      if ((this.count + 1) * HASH_BYTES > this.hashes.byteLength) {
+        const grown = new Uint8Array(this.hashes.byteLength * 2);
+        grown.set(this.hashes);
+        this.hashes = grown;
+      }
+      try {
+        chunkHashInto(decodeChunk(body, offset), this.hashes, this.count * HASH_BYTES);
+      } catch {
+        this.stopped = true;
+        return;
+      }
+      this.offsets.push(offset);
+      this.count++;
+      this.next = end;
+    }
+  }
+
+  /**
+   * Copies into `out` the hashes of the leading chunks of `layout` that were hashed from these very
+   * bytes (same memory, same offsets, same extent); returns how many.
+   */
+  takeHashes(data: Uint8Array, layout: XorbLayout, out: Uint8Array): number {
+    const seen = this.data;
+    if (!seen || seen.buffer !== data.buffer || seen.byteOffset !== data.byteOffset || seen.byteLength < data.byteLength) return 0;
+    const offsets = layout.chunkOffsets;
+    const limit = Math.min(this.count, layout.uncompressedLengths.length);
+    let n = 0;
+    while (n < limit && this.offsets[n] === offsets[n] && (n + 1 < this.count ? this.offsets[n + 1] : this.next) === offsets[n + 1]) n++;
+    out.set(this.hashes.subarray(0, n * HASH_BYTES));
+    return n;
+  }
+}
+
+const KNOWN_SCHEMES = new Set([SCHEME_NONE, SCHEME_LZ4, SCHEME_BG4_LZ4]);
+
+/**
+ * Decodes every chunk, hashes it and checks the Merkle hash against `expectedHash` (C1). The xorb is
+ * self-describing, so this needs no shard. Throws XorbFormatError on any mismatch. Chunks that
+ * `streamed` already hashed from these bytes while they arrived are not hashed twice.
+ */
+export async function verifyXorb(data: Uint8Array, expectedHash: string, streamed?: StreamingChunkHasher): Promise<VerifiedXorb> {
   const layout = parseXorbLayout(data);
   const count = layout.uncompressedLengths.length;
   const chunkHashes = new Uint8Array(count * HASH_BYTES);
   let sinceYield = 0;
-  for (let i = 0; i < count; i++) {
+  for (let i = streamed?.takeHashes(data, layout, chunkHashes) ?? 0; i < count; i++) {
     const chunk = decodeChunk(data, layout.chunkOffsets[i] ?? 0);
     chunkHashInto(chunk, chunkHashes, i * HASH_BYTES);
     sinceYield += chunk.byteLength;
