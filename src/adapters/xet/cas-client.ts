@@ -38,7 +38,7 @@ export class CasClient {
   /** The CAS calls for one upload call, every request bound to its abort signal. */
   writes(signal: AbortSignal | undefined): CasWrites {
     return {
-      putXorb: (hash, body) => this.#cas('POST', `/v1/xorbs/default/${hash}`, body, signal, `storing xorb ${hash.slice(0, 12)}…`).then(drain),
+      putXorb: (hash, body) => this.#cas('POST', `/v1/xorbs/default/${hash}`, new BytesBlob(body), signal, `storing xorb ${hash.slice(0, 12)}…`).then(drain),
       putShard: (body) => this.#cas('POST', '/v1/shards', body, signal, 'registering the uploaded files (shard)').then(drain),
       queryChunk: async (hash) => {
         const response = await this.#cas('GET', `/v1/chunks/default/${hash}`, undefined, signal, 'dedup query', true);
@@ -70,7 +70,7 @@ export class CasClient {
     return failures;
   }
 
-  async #cas(method: string, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, doing: string, tolerant = false): Promise<Response> {
+  async #cas(method: string, path: string, body: Uint8Array | Blob | undefined, signal: AbortSignal | undefined, doing: string, tolerant = false): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       const token = await this.#casToken();
       const response = await this.#send(
@@ -143,4 +143,41 @@ async function httpError(response: Response, doing: string): Promise<OutboxError
   if (s === 429) return new OutboxError('HFO_RATE_LIMITED', detail, Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {});
   if (s >= 500 || s === 408) return new OutboxError('HFO_UPLOAD_FAILED', detail);
   return new OutboxError('HFO_UPLOAD_REJECTED', detail, { cause: { status: s } });
+}
+
+/**
+ * A request body over bytes we hold, streamed from them without a copy. fetch copies a plain
+ * Uint8Array body (the spec's "extract a body"), which for a 64 MiB xorb is 64 MiB more per
+ * request in flight; a Blob body is read through its stream() instead. Re-readable, so a retry
+ * sends the same bytes.
+ */
+class BytesBlob extends Blob {
+  readonly #bytes: Uint8Array;
+  constructor(bytes: Uint8Array) {
+    super([]);
+    this.#bytes = bytes;
+    Object.defineProperty(this, 'size', { value: bytes.byteLength, enumerable: true });
+  }
+
+  override stream(): ReturnType<Blob['stream']> {
+    const bytes = this.#bytes;
+    const piece = 1 << 20;
+    let at = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (at >= bytes.byteLength) {
+          controller.close();
+          return;
+        }
+        const end = Math.min(bytes.byteLength, at + piece);
+        // A view, not a copy: the bytes stay ours and unchanged until the request has settled.
+        controller.enqueue(bytes.subarray(at, end));
+        at = end;
+      },
+    }) as unknown as ReturnType<Blob['stream']>;
+  }
+
+  override async arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#bytes.slice().buffer as ArrayBuffer;
+  }
 }

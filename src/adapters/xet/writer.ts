@@ -1,7 +1,7 @@
 /**
  * Turns files into Xet storage for one upload call: content-defined chunks (xetchunk), dedup
- * against chunks already stored, new chunks packed into xorbs of up to 64 MiB that go up while
- * the next one fills (two buffers, so memory stays near 2 × 64 MiB whatever the file size), then
+ * against chunks already stored, new chunks packed into xorbs of 32 MiB that go up while
+ * the next one fills (two buffers, so memory stays near 2 × 32 MiB whatever the file size), then
  * one shard that registers the files and the new xorbs. Every file of the call shares the xorbs:
  * 1,000 small files cost one xorb and one shard, not one of each per file.
  *
@@ -14,7 +14,6 @@ import {
   CHUNK_HEADER_BYTES,
   EMPTY_HASH_HEX,
   SHARD_SOFT_MAX_BYTES,
-  XORB_MAX_BYTES,
   XORB_MAX_CHUNKS,
   serializeShard,
   shardSize,
@@ -76,6 +75,15 @@ interface FileOut {
 }
 
 const MIN_BUFFER_BYTES = 256 * 1024;
+/**
+ * Xorbs are cut at this size, half the format's 64 MiB: with one xorb uploading while the next
+ * fills, this bounds the writer's buffers to 64 MiB; requests per GiB stay at 32.
+ */
+const XORB_TARGET_BYTES = 32 * 1024 * 1024;
+/** A run of this many bytes sent without a dedup hit triggers a query (the sample alone can miss a whole region). */
+const QUERY_AFTER_BYTES = 8 * 1024 * 1024;
+const QUERY_AFTER_MAX_BYTES = 512 * 1024 * 1024;
+const ANSWER_WAIT_AFTER_BYTES = 4 * 1024 * 1024;
 
 export class XetWriter {
   readonly #o: XetWriterOptions;
@@ -88,6 +96,8 @@ export class XetWriter {
   #open: OpenXorb | undefined;
   #inflight: Promise<void> | undefined;
   #usedCache = false;
+  /** The background dedup query in flight, if any (one at a time). */
+  #asking: Promise<void> | undefined;
   #bytesNew = 0;
 
   constructor(options: XetWriterOptions) {
@@ -114,9 +124,33 @@ export class XetWriter {
     const chunks: Chunk[] = [];
     const terms: PendingTerm[] = [];
     const queryDedup = sizeBytes >= this.#o.dedupQueryMinBytes;
+    let unmatched = 0;
+    let queryEvery = QUERY_AFTER_BYTES;
+    let sinceAsk = 0;
     const take = async (chunk: Chunk, bytes: Buffer) => {
       chunks.push(chunk);
-      await this.#addChunk(chunk, bytes, encoder, terms, queryDedup && (chunks.length === 1 || isDedupEligible(chunk.hash)));
+      sinceAsk += chunk.length;
+      // An answer still out after a few MiB is waited for: otherwise a read from memory or cache
+      // never yields to the event loop and the answer would arrive after the file is packed.
+      if (this.#asking && sinceAsk >= ANSWER_WAIT_AFTER_BYTES) await this.#asking;
+      // The CAS is asked about the first chunk (awaited: a whole identical file dedups), xet-core's
+      // 1-in-1,024 sample, and a chunk after a run of bytes sent without a hit (8 MiB, doubling)
+      // (in the background: the answer serves the chunks that follow).
+      let query: 'wait' | 'background' | undefined;
+      if (queryDedup) {
+        if (chunks.length === 1) query = 'wait';
+        else if (isDedupEligible(chunk.hash)) query = 'background';
+        else if (unmatched >= queryEvery) {
+          query = 'background';
+          queryEvery = Math.min(queryEvery * 2, QUERY_AFTER_MAX_BYTES); // a file with nothing stored costs a few queries, not one per run
+        }
+      }
+      const sent = await this.#addChunk(chunk, bytes, encoder, terms, query);
+      if (query === 'background') {
+        unmatched = 0;
+        sinceAsk = 0;
+      }
+      unmatched = sent ? unmatched + chunk.length : 0;
     };
     const iterator = source[Symbol.asyncIterator]();
     let finished = false;
@@ -186,6 +220,7 @@ export class XetWriter {
   async finish(): Promise<ShardXorb[]> {
     if (this.#open && this.#open.hashes.length > 0) this.#seal();
     await this.#inflight;
+    await this.#asking;
     const files: ShardFile[] = [...this.#files.values()].map((f) => ({
       fileHash: f.fileHash,
       terms: f.terms.map((t) => {
@@ -205,23 +240,29 @@ export class XetWriter {
     return [...this.#sealed];
   }
 
-  async #addChunk(chunk: Chunk, bytes: Buffer, encoder: ChunkEncoder, terms: PendingTerm[], query: boolean): Promise<void> {
+  /** Adds one chunk of a file to its terms; returns whether it had to be sent (no stored copy known). */
+  async #addChunk(chunk: Chunk, bytes: Buffer, encoder: ChunkEncoder, terms: PendingTerm[], query: 'wait' | 'background' | undefined): Promise<boolean> {
     let hit = this.#lookup(chunk.hash);
     if (!hit && query) {
       const hex = hashToHex(chunk.hash);
       if (!this.#queried.has(hex)) {
-        this.#queried.add(hex);
-        const answer = await this.#o.cas.queryChunk(hex);
-        if (answer) {
-          this.#o.learn(answer, this.#o.known);
+        if (query === 'wait') {
+          this.#queried.add(hex);
+          await this.#ask(hex);
           hit = this.#lookup(chunk.hash);
+        } else if (this.#asking === undefined) {
+          this.#queried.add(hex);
+          this.#asking = this.#ask(hex).finally(() => {
+            this.#asking = undefined;
+          });
         }
       }
     }
+    const sent = !hit;
     if (!hit) {
       const encoded = encoder.encode(bytes);
       const open = this.#open;
-      if (open && (open.used + CHUNK_HEADER_BYTES + encoded.payload.length > XORB_MAX_BYTES || open.hashes.length >= XORB_MAX_CHUNKS)) {
+      if (open && (open.used + CHUNK_HEADER_BYTES + encoded.payload.length > XORB_TARGET_BYTES || open.hashes.length >= XORB_MAX_CHUNKS)) {
         // Back-pressure: at most one xorb uploading while the next one fills.
         await this.#inflight;
         this.#seal();
@@ -239,6 +280,17 @@ export class XetWriter {
     } else {
       terms.push({ xorb: hit.xorb, start: hit.index, end: hit.index + 1, bytes: chunk.length, hashes: [chunk.hash] });
     }
+    return sent;
+  }
+
+  /** One dedup query; its answer goes into the index. A failed query only means no dedup. */
+  async #ask(chunkHash: string): Promise<void> {
+    try {
+      const answer = await this.#o.cas.queryChunk(chunkHash);
+      if (answer) this.#o.learn(answer, this.#o.known);
+    } catch {
+      // no answer, no dedup: the chunks are sent
+    }
   }
 
   #lookup(hash: Uint8Array): ChunkHit | undefined {
@@ -250,7 +302,7 @@ export class XetWriter {
     const need = CHUNK_HEADER_BYTES + payload.length;
     const open = this.#open ?? this.#openXorb();
     if (open.used + need > open.buf.length) {
-      const grown = Buffer.allocUnsafe(Math.min(XORB_MAX_BYTES, Math.max(open.buf.length * 2, open.used + need)));
+      const grown = Buffer.allocUnsafe(Math.min(XORB_TARGET_BYTES, Math.max(open.buf.length * 2, open.used + need)));
       open.buf.copy(grown, 0, 0, open.used);
       open.buf = grown;
     }
@@ -266,7 +318,7 @@ export class XetWriter {
 
   #openXorb(): OpenXorb {
     const ref: XorbRef = { hash: undefined, origin: 'session' };
-    const size = Math.min(XORB_MAX_BYTES, Math.max(MIN_BUFFER_BYTES, this.#o.expectedBytes + (this.#o.expectedBytes >>> 10)));
+    const size = Math.min(XORB_TARGET_BYTES, Math.max(MIN_BUFFER_BYTES, this.#o.expectedBytes + (this.#o.expectedBytes >>> 10)));
     const buf = this.#spare && this.#spare.length >= size ? this.#spare : Buffer.allocUnsafe(size);
     this.#spare = undefined;
     this.#open = { ref, slot: this.session.addXorb(ref), buf, used: 0, hashes: [], lengths: [] };
@@ -289,7 +341,7 @@ export class XetWriter {
     const upload = previous.then(async () => {
       await this.#o.cas.putXorb(hash, body);
       // The previous buffer is free once its xorb is stored: the next xorb after this one reuses it.
-      if (open.buf.length === XORB_MAX_BYTES) this.#spare = open.buf;
+      if (open.buf.length === XORB_TARGET_BYTES) this.#spare = open.buf;
     });
     upload.catch(() => undefined); // awaited by the next seal or finish(); never an unhandled rejection
     this.#inflight = upload;

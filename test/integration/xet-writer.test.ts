@@ -1,0 +1,152 @@
+/**
+ * The upload side's own Xet writer, end to end against the emulator (which rebuilds and checks
+ * every chunk, xorb and file hash itself), read back with the Hub client's own downloadFile.
+ */
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { HubBucket } from '../../src/adapters/hub-bucket.js';
+import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
+import { OutboxError } from '../../src/core/errors.js';
+import type { OutboxFs, UploadSource } from '../../src/core/ports.js';
+import type { HubEmulator } from '../hub-emulator/index.js';
+import { WRITE_TOKEN, readBack, startEmulator } from '../helpers/hub.js';
+import { sha256, tmpDir } from '../helpers/tmp.js';
+
+const MiB = 1024 * 1024;
+const BUCKET = 'team/shared';
+
+function bucketOn(emu: HubEmulator, shardCacheDir?: string, fs: OutboxFs = new NodeOutboxFs()): HubBucket {
+  return new HubBucket({
+    target: { kind: 'hf', id: BUCKET, owner: 'team', name: 'shared', uri: `hf://buckets/${BUCKET}` },
+    hubUrl: emu.url,
+    token: WRITE_TOKEN,
+    fs,
+    ...(shardCacheDir ? { shardCacheDir } : {}),
+  });
+}
+
+const bytes = (bucketPath: string, content: Uint8Array): UploadSource => ({ bucketPath, sizeBytes: content.length, content });
+
+async function expectLanded(emu: HubEmulator, bucketPath: string, content: Uint8Array): Promise<void> {
+  const want = sha256(content);
+  expect(await readBack(emu, BUCKET, bucketPath)).toEqual({ client: want, emulator: want });
+}
+
+/** `base` with `fraction` of its bytes rewritten in four regions, one per quarter. */
+function rewrite(base: Buffer, fraction: number, seed: number): Buffer {
+  const next = Buffer.from(base);
+  const region = Math.floor((base.length * fraction) / 4);
+  for (let q = 0; q < 4; q++) {
+    const at = Math.floor((base.length / 4) * q + ((seed * 7919 + q * 104729) % Math.floor(base.length / 4 - region)));
+    randomBytes(region).copy(next, at);
+  }
+  return next;
+}
+
+describe('own Xet writer', () => {
+  it('a 150 MiB incompressible file spans several xorbs, lands byte-identical, and is sent once', async () => {
+    const emu = await startEmulator();
+    const content = randomBytes(150 * MiB);
+    emu.resetCounters();
+    const [result] = await bucketOn(emu).upload([bytes('artifacts/data/big_agent-01.bin', content)]);
+    expect(result).toEqual({ bucketPath: 'artifacts/data/big_agent-01.bin', ok: true });
+    const c = emu.counters();
+    expect(c.requests['xorb']).toBe(5); // 4 × 32 MiB + 22 MiB
+    expect(c.bytesReceived).toBeLessThan(content.length * 1.01);
+    await expectLanded(emu, 'artifacts/data/big_agent-01.bin', content);
+  }, 120_000);
+
+  it('compressible text goes up compressed and reads back identical', async () => {
+    const emu = await startEmulator();
+    const content = Buffer.from(Array.from({ length: 400_000 }, (_, i) => `${i},loss=${(1 / (i + 1)).toFixed(6)}\n`).join(''));
+    emu.resetCounters();
+    const [result] = await bucketOn(emu).upload([bytes('artifacts/results/log_agent-01.csv', content)]);
+    expect(result?.ok).toBe(true);
+    expect(emu.counters().bytesReceived).toBeLessThan(content.length * 0.6);
+    await expectLanded(emu, 'artifacts/results/log_agent-01.csv', content);
+  }, 60_000);
+
+  it('1,000 small files, an empty file and a duplicate go up in one xorb, one shard and one batch', async () => {
+    const emu = await startEmulator();
+    const files = Array.from({ length: 998 }, (_, i) => bytes(`artifacts/scripts/s${i}_agent-01.py`, Buffer.from(`print(${i}) # ${'x'.repeat(i % 300)}\n`)));
+    files.push(bytes('artifacts/scripts/empty_agent-01.py', new Uint8Array()));
+    files.push(bytes('artifacts/scripts/copy_agent-01.py', files[5]?.content as Uint8Array));
+    emu.resetCounters();
+    const results = await bucketOn(emu).upload(files);
+    expect(results.every((r) => r.ok)).toBe(true);
+    const r = emu.counters().requests;
+    expect([r['xorb'], r['shard'], r['batch'], r['dedup'] ?? 0]).toEqual([1, 1, 1, 0]);
+    for (const i of [0, 5, 997, 998, 999]) await expectLanded(emu, files[i]?.bucketPath as string, files[i]?.content as Uint8Array);
+  }, 60_000);
+
+  it('a checkpoint with 5% rewritten sends under 10% of its bytes, also from a new process through the shard cache', async () => {
+    const emu = await startEmulator();
+    const cache = path.join(tmpDir(), 'xet-cache');
+    const ck0 = randomBytes(64 * MiB);
+    const ck1 = rewrite(ck0, 0.05, 1);
+    const ck2 = rewrite(ck1, 0.05, 2);
+    await bucketOn(emu, cache).upload([bytes('artifacts/checkpoints/step-0_agent-01/model.bin', ck0)]);
+    emu.resetCounters();
+    // A new HubBucket: nothing in memory, only the cache on disk.
+    await bucketOn(emu, cache).upload([bytes('artifacts/checkpoints/step-1_agent-01/model.bin', ck1)]);
+    expect(emu.counters().bytesReceived / ck1.length).toBeLessThan(0.1);
+    emu.resetCounters();
+    await bucketOn(emu, cache).upload([bytes('artifacts/checkpoints/step-2_agent-01/model.bin', ck2)]);
+    expect(emu.counters().bytesReceived / ck2.length).toBeLessThan(0.1);
+    await expectLanded(emu, 'artifacts/checkpoints/step-1_agent-01/model.bin', ck1);
+    await expectLanded(emu, 'artifacts/checkpoints/step-2_agent-01/model.bin', ck2);
+  }, 120_000);
+
+  it('a second checkpoint from another machine (no cache) still dedups through the CAS dedup answers', async () => {
+    const emu = await startEmulator();
+    const ck0 = randomBytes(64 * MiB);
+    const ck1 = rewrite(ck0, 0.05, 3);
+    await bucketOn(emu).upload([bytes('artifacts/checkpoints/a_agent-01/model.bin', ck0)]);
+    emu.resetCounters();
+    await bucketOn(emu).upload([bytes('artifacts/checkpoints/b_agent-01/model.bin', ck1)]);
+    // Its first chunk was rewritten: the query after the first 8 MiB without a hit finds the earlier xorbs.
+    expect(emu.counters().bytesReceived / ck1.length).toBeLessThan(0.3);
+    await expectLanded(emu, 'artifacts/checkpoints/b_agent-01/model.bin', ck1);
+  }, 120_000);
+
+  it('a cache pointing at xorbs the CAS no longer has is dropped and everything is sent', async () => {
+    const cache = path.join(tmpDir(), 'xet-cache');
+    const first = await startEmulator();
+    const ck0 = randomBytes(8 * MiB);
+    await bucketOn(first, cache).upload([bytes('artifacts/checkpoints/a_agent-01/model.bin', ck0)]);
+    const fresh = await startEmulator(); // another CAS: none of the cached xorbs exist there
+    const ck1 = rewrite(ck0, 0.05, 4);
+    const [result] = await bucketOn(fresh, cache).upload([bytes('artifacts/checkpoints/b_agent-01/model.bin', ck1)]);
+    expect(result).toEqual({ bucketPath: 'artifacts/checkpoints/b_agent-01/model.bin', ok: true });
+    expect(fresh.counters().requests['shard']).toBe(2); // refused once, then accepted
+    await expectLanded(fresh, 'artifacts/checkpoints/b_agent-01/model.bin', ck1);
+  }, 60_000);
+
+  it('a file that changes while it is read fails alone; the rest of the call lands', async () => {
+    const emu = await startEmulator();
+    const dir = tmpDir();
+    const real = new NodeOutboxFs();
+    const changing: OutboxFs = Object.assign(Object.create(real) as OutboxFs, {
+      openVerified(absPath: string, expected: never) {
+        if (!absPath.endsWith('changing.bin')) return real.openVerified(absPath, expected);
+        return Readable.from(
+          (async function* () {
+            yield randomBytes(3 * MiB);
+            throw new OutboxError('HFO_FILE_CHANGED', `${absPath} changed while it was being read; it will be sent again once it settles`);
+          })(),
+        );
+      },
+    });
+    const steady = randomBytes(2 * MiB);
+    const results = await bucketOn(emu, undefined, changing).upload([
+      { bucketPath: 'artifacts/data/changing_agent-01.bin', sizeBytes: 4 * MiB, local: { absPath: path.join(dir, 'changing.bin'), fingerprint: {} as never } },
+      bytes('artifacts/data/steady_agent-01.bin', steady),
+    ]);
+    expect(results[0]).toMatchObject({ ok: false, error: { code: 'HFO_FILE_CHANGED' } });
+    expect(results[1]).toEqual({ bucketPath: 'artifacts/data/steady_agent-01.bin', ok: true });
+    await expectLanded(emu, 'artifacts/data/steady_agent-01.bin', steady);
+    expect(emu.readFile(BUCKET, 'artifacts/data/changing_agent-01.bin')).toBeUndefined();
+  }, 60_000);
+});
