@@ -35,10 +35,13 @@ interface ChunkHeader {
   uncompressedLength: number;
 }
 
+function u24(data: Uint8Array, at: number): number {
+  return (data[at] ?? 0) | ((data[at + 1] ?? 0) << 8) | ((data[at + 2] ?? 0) << 16);
+}
+
 function readHeader(data: Uint8Array, offset: number): ChunkHeader | undefined {
   if (data[offset] !== 0) return undefined;
-  const u24 = (at: number) => (data[at] ?? 0) | ((data[at + 1] ?? 0) << 8) | ((data[at + 2] ?? 0) << 16);
-  return { compressedLength: u24(offset + 1), scheme: data[offset + 4] ?? -1, uncompressedLength: u24(offset + 5) };
+  return { compressedLength: u24(data, offset + 1), scheme: data[offset + 4] ?? -1, uncompressedLength: u24(data, offset + 5) };
 }
 
 /** Walks the chunk headers. Throws XorbFormatError on truncation, bad version or unknown scheme. */
