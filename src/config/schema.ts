@@ -88,9 +88,9 @@ export const OPTIONS = {
   concurrency: {
     kind: 'integer',
     description:
-      'Upload calls in flight at once. Each call to an hf:// bucket holds about 450 MiB of upload buffers in the Hub client, so 2 doubles that.',
-    defaultText: '1',
-    schema: v.optional(wholeNumber(1, 64), 1),
+      'Upload calls in flight at once, so a large checkpoint going up does not hold back a small results file. Each call to an hf:// bucket holds at most 64 MiB of xorb buffers.',
+    defaultText: '2',
+    schema: v.optional(wholeNumber(1, 64), 2),
   },
   shutdownGraceMs: {
     kind: 'integer',

@@ -8,7 +8,7 @@ describe('parseConfig', () => {
     const r = parseConfig(base);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.config).toMatchObject({ outbox: '/work/outbox', agentId: 'agent-local', settleMs: 2000, concurrency: 1 });
+    expect(r.config).toMatchObject({ outbox: '/work/outbox', agentId: 'agent-local', settleMs: 2000, concurrency: 2 });
     expect(r.config.bucket).toEqual({ kind: 'local', root: '/work/bucket', uri: 'file:///work/bucket' });
     expect(r.config.stateDir).toMatch(/^\/home\/u\/\.local\/state\/hf-outbox\/agent-local\/[0-9a-f]{12}$/);
     expect(r.warnings.join()).toMatch(/no agent id given/);
