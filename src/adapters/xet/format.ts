@@ -14,7 +14,6 @@ export const XORB_MAX_BYTES = 64 * 1024 * 1024;
 export const XORB_MAX_CHUNKS = 8 * 1024;
 /** Shards are capped near 64 MiB too; stay under it with room for the last file's blocks. */
 export const SHARD_SOFT_MAX_BYTES = 60 * 1024 * 1024;
-export const EMPTY_HASH_HEX = '0'.repeat(64);
 
 /** How a chunk's payload is stored: raw, an LZ4 frame, or byte-grouped by 4 then an LZ4 frame. */
 export const Scheme = { None: 0, Lz4: 1, ByteGrouping4Lz4: 2 } as const;

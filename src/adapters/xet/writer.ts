@@ -1,5 +1,5 @@
 /**
- * Turns files into Xet storage for one upload call: content-defined chunks (xetchunk), dedup
+ * Turns files into Xet storage for one upload call: content-defined chunks (src/hash/xet-chunker.ts), dedup
  * against chunks already stored, new chunks packed into xorbs of 32 MiB that go up while
  * the next one fills (two buffers, so memory stays near 2 × 32 MiB whatever the file size), then
  * one shard that registers the files and the new xorbs. Every file of the call shares the xorbs:
@@ -7,12 +7,13 @@
  *
  * The CAS answers for the bytes: it rebuilds each chunk hash, xorb hash and file hash itself.
  */
-import { createChunker, fileHash, finalize, hashToHex, nextBlock, verificationHash, xorbHash, type Chunk } from '@huggingface/xetchunk-wasm';
+import { fileHash, hashToHex, verificationHash, xorbHash, type Chunk } from '@huggingface/xetchunk-wasm';
+import { XetChunker, type DataChunk } from '../../hash/xet-chunker.js';
+import { EMPTY_FILE_XET_HASH } from '../../hash/xet-hash.js';
 import { ChunkIndex, type ChunkHit, type XorbRef } from './chunk-index.js';
 import { ChunkEncoder, type EncodedChunk } from './compress.js';
 import {
   CHUNK_HEADER_BYTES,
-  EMPTY_HASH_HEX,
   SHARD_SOFT_MAX_BYTES,
   XORB_MAX_CHUNKS,
   serializeShard,
@@ -119,7 +120,7 @@ export class XetWriter {
    * is thrown as SourceReadError and the file is left out; its chunks already packed are harmless.
    */
   async addFile(source: AsyncIterable<Uint8Array>, sizeBytes: number, onBytes?: (done: number) => void): Promise<string> {
-    const chunker = createChunker();
+    const chunker = await XetChunker.create();
     const encoder = this.#o.encoder?.() ?? new ChunkEncoder();
     const chunks: Chunk[] = [];
     const terms: PendingTerm[] = [];
@@ -127,8 +128,8 @@ export class XetWriter {
     let unmatched = 0;
     let queryEvery = QUERY_AFTER_BYTES;
     let sinceAsk = 0;
-    const take = async (chunk: Chunk, bytes: Buffer) => {
-      chunks.push(chunk);
+    const take = async (chunk: DataChunk) => {
+      chunks.push({ hash: chunk.hash, length: chunk.length });
       sinceAsk += chunk.length;
       // An answer still out after a few MiB is waited for: otherwise a read from memory or cache
       // never yields to the event loop and the answer would arrive after the file is packed.
@@ -145,7 +146,7 @@ export class XetWriter {
           queryEvery = Math.min(queryEvery * 2, QUERY_AFTER_MAX_BYTES); // a file with nothing stored costs a few queries, not one per run
         }
       }
-      const sent = await this.#addChunk(chunk, bytes, encoder, terms, query);
+      const sent = await this.#addChunk(chunk, chunk.data, encoder, terms, query);
       if (query === 'background') {
         unmatched = 0;
         sinceAsk = 0;
@@ -161,7 +162,7 @@ export class XetWriter {
       // Stopped early (a CAS call failed): close the source so its file handle is released now.
       if (!finished) await iterator.return?.().catch(() => undefined);
     }
-    const hash = chunks.length === 0 ? EMPTY_HASH_HEX : hashToHex(fileHash(chunks));
+    const hash = chunks.length === 0 ? EMPTY_FILE_XET_HASH : hashToHex(fileHash(chunks));
     // A file's hash is registered once per shard; identical content needs no second block.
     if (!this.#files.has(hash)) this.#files.set(hash, { fileHash: hash, terms });
     return hash;
@@ -169,12 +170,10 @@ export class XetWriter {
 
   async #readAll(
     iterator: AsyncIterator<Uint8Array>,
-    chunker: ReturnType<typeof createChunker>,
-    take: (chunk: Chunk, bytes: Buffer) => Promise<void>,
+    chunker: XetChunker,
+    take: (chunk: DataChunk) => Promise<void>,
     onBytes: ((done: number) => void) | undefined,
   ): Promise<void> {
-    let carry: Buffer[] = [];
-    let carryBytes = 0;
     let done = 0;
     for (;;) {
       let next: IteratorResult<Uint8Array>;
@@ -185,35 +184,12 @@ export class XetWriter {
       }
       if (next.done) break;
       const block = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
-      let at = 0;
-      for (const chunk of nextBlock(chunker, block)) {
-        if (carryBytes > 0) {
-          const fromBlock = chunk.length - carryBytes;
-          if (fromBlock < 0) throw new Error(`chunker emitted ${chunk.length} bytes with ${carryBytes} carried`);
-          const bytes = Buffer.concat([...carry, block.subarray(0, fromBlock)]);
-          carry = [];
-          carryBytes = 0;
-          at = fromBlock;
-          await take(chunk, bytes);
-        } else {
-          await take(chunk, block.subarray(at, at + chunk.length));
-          at += chunk.length;
-        }
-      }
-      if (at < block.length) {
-        carry.push(Buffer.from(block.subarray(at)));
-        carryBytes += block.length - at;
-      }
+      for (const chunk of chunker.push(block)) await take(chunk);
       done += block.length;
       onBytes?.(done);
     }
-    const last = finalize(chunker);
-    if (last) {
-      if (last.length !== carryBytes) throw new Error(`chunker finished with ${last.length} bytes, ${carryBytes} carried`);
-      await take(last, carry.length === 1 ? (carry[0] as Buffer) : Buffer.concat(carry));
-    } else if (carryBytes !== 0) {
-      throw new Error(`chunker finished with ${carryBytes} bytes unaccounted for`);
-    }
+    const last = chunker.finish();
+    if (last) await take(last);
   }
 
   /** Seals the last xorb, waits for every xorb to be stored, then registers files and xorbs in shards. Returns the new xorbs. */
