@@ -25,7 +25,7 @@ export interface OutboxDeps {
   state: StateStore;
   clock: Clock;
   logger: Logger;
-  /** The watcher factory; chokidar by default, a scripted one in tests. */
+  /** The watcher factory; one inotify watch per folder by default, a scripted one in tests. */
   watch?: typeof watchOutbox;
 }
 
@@ -270,7 +270,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     return { files: seen.size };
   }
 
-  /** Starts chokidar; resolves once it watches the whole outbox. */
+  /** Starts the watcher; resolves once it watches every folder of the outbox. */
   async watch(): Promise<void> {
     this.#watcher = (this.#deps.watch ?? watchOutbox)(this.config.outbox, {
       isIgnored: (rel) => ignoredReason(rel, this.rules) !== undefined,
