@@ -221,9 +221,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   async scan(): Promise<{ files: number }> {
     const seen = new Set<string>();
     const units = new Set<string>();
-    // One query for every delivered version, and stats in parallel batches: a rescan of 100,000
-    // unchanged files is dominated by the stats, so they must not wait for each other.
-    const delivered = this.#deps.state.deliveredIndex();
+    // Stats in parallel batches: a rescan of 100,000 unchanged files is dominated by the stats, so
+    // they must not wait for each other. Each file's delivered version is one indexed lookup.
     let candidates: Array<{ relPath: string; unitPath: string; bucketPath: string }> = [];
     const checkCandidates = async () => {
       const batch = candidates;
@@ -233,7 +232,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           // A file whose delivered version is unchanged (size, mtime, inode) costs one stat: it never
           // enters the settle stage and is never read.
           const s = await this.#deps.fs.stat(path.join(this.config.outbox, ...c.relPath.split('/')));
-          const d = delivered.get(c.relPath);
+          const d = s?.kind === 'file' ? this.#deps.state.deliveredVersion(c.relPath) : undefined;
           const same = s?.kind === 'file' && d !== undefined && d.bucketPath === c.bucketPath && d.sizeBytes === s.sizeBytes && d.mtimeMs === s.mtimeMs && d.ino === s.ino;
           if (!same) units.add(c.unitPath);
         }),
@@ -261,11 +260,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     }
     await checkCandidates();
     for (const unit of units) this.#settler.touch(unit, { changed: false });
-    for (const { localPath, bucketPath } of this.#deps.state.presentLocalPaths()) {
-      if (!seen.has(localPath)) {
-        this.#deps.state.markLocalGone(localPath);
-        this.#log.info({ local: localPath, remote: bucketPath }, 'local copy removed; the bucket keeps its copy');
-      }
+    for (const { localPath, bucketPath } of this.#deps.state.presentLocalPathsNotIn((p) => seen.has(p))) {
+      this.#deps.state.markLocalGone(localPath);
+      this.#log.info({ local: localPath, remote: bucketPath }, 'local copy removed; the bucket keeps its copy');
     }
     return { files: seen.size };
   }

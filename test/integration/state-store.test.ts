@@ -85,6 +85,24 @@ describe('state store', () => {
     store.close();
   });
 
+  it('answers the delivered version of one path, and streams the present paths a scan did not find', () => {
+    const store = StateStore.open(tmpDir(), ID);
+    store.markPending(file());
+    store.markUploading(['scripts/a.py']);
+    store.markUploaded(file());
+    store.markPending(file({ localPath: 'scripts/b.py', bucketPath: 'artifacts/scripts/b_agent-01.py' }));
+    expect(store.deliveredVersion('scripts/a.py')).toEqual({ bucketPath: 'artifacts/scripts/a_agent-01.py', sizeBytes: 10, mtimeMs: 1000, ino: 7 });
+    expect(store.deliveredVersion('scripts/b.py')).toBeUndefined();
+    expect(store.deliveredVersion('scripts/none.py')).toBeUndefined();
+    // A new version pending: what the bucket holds is the old one, so it no longer counts as delivered as is.
+    store.markPending(file({ sizeBytes: 11 }));
+    expect(store.deliveredVersion('scripts/a.py')).toBeUndefined();
+    expect(store.presentLocalPathsNotIn((p) => p === 'scripts/a.py')).toEqual([{ localPath: 'scripts/b.py', bucketPath: 'artifacts/scripts/b_agent-01.py' }]);
+    store.markLocalGone('scripts/b.py');
+    expect(store.presentLocalPathsNotIn(() => false)).toEqual([{ localPath: 'scripts/a.py', bucketPath: 'artifacts/scripts/a_agent-01.py' }]);
+    store.close();
+  });
+
   it('opens read-only without creating anything when asked', () => {
     const dir = path.join(tmpDir(), 'none');
     expect(() => StateStore.open(dir, ID, { readonly: true })).toThrow(/cannot open the state database/);
