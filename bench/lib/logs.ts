@@ -17,7 +17,7 @@ export function parseLogLine(line: string): LogLine | undefined {
   }
 }
 
-/** The line `watch` logs once its scan is done and chokidar is watching. */
+/** The line `watch` logs once its scan is done and every folder is watched. */
 export const isReady = (l: LogLine): boolean => l.msg.startsWith('watching the outbox');
 export const isUploaded = (l: LogLine): boolean => l.msg === 'uploaded';
 

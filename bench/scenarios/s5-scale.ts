@@ -160,7 +160,7 @@ export async function scale(ctx: Ctx): Promise<ScenarioResult> {
     verification: { checks: verifier.checks, failures: verifier.failures },
     rows,
     notes: [
-      'start-up = from spawning `hf-outbox watch` to its "watching the outbox" log line reaching the bench (node start-up, state store, scan, chokidar).',
+      'start-up = from spawning `hf-outbox watch` to its "watching the outbox" log line reaching the bench (node start-up, state store, folder watches, scan).',
       'CPU while idle = utime+stime from /proc over the idle window, which starts once RSS has been sampled.',
       'The hfjs baseline uploads the same folder under another prefix to the emulator that already holds every byte: the cost of re-running it after a restart (hfjs keeps no state).',
       ...contentionNotes([m.initial, rerun]),
