@@ -17,45 +17,56 @@ const MAX_AGE_MS = 14 * 24 * 3600 * 1000;
 
 export class ShardCache {
   readonly #dir: string;
+  #savedSincePrune = 0;
 
   constructor(dir: string) {
     this.#dir = dir;
   }
 
-  /** Loads the newest cached shards into the index (as `cache` xorbs) and prunes the rest. */
+  /** Loads the newest cached shards into the index (as `cache` xorbs), after pruning the rest. */
   async load(into: ChunkIndex, now = Date.now()): Promise<{ xorbs: number; chunks: number }> {
-    let names: string[];
-    try {
-      names = (await readdir(this.#dir)).filter((n) => n.endsWith('.shard'));
-    } catch {
-      return { xorbs: 0, chunks: 0 };
-    }
-    const files = (
-      await Promise.all(names.map(async (n) => ({ file: path.join(this.#dir, n), st: await stat(path.join(this.#dir, n)).catch(() => undefined) })))
-    )
-      .filter((f) => f.st !== undefined)
-      .sort((a, b) => (b.st?.mtimeMs ?? 0) - (a.st?.mtimeMs ?? 0));
-    let kept = 0;
     let xorbs = 0;
     let chunks = 0;
-    for (const { file, st } of files) {
-      const size = st?.size ?? 0;
-      if (kept + size > MAX_CACHE_BYTES || now - (st?.mtimeMs ?? 0) > MAX_AGE_MS) {
-        await rm(file, { force: true });
-        continue;
-      }
+    for (const file of await this.prune(now)) {
       try {
         for (const x of parseShardXorbs(await readFile(file)).xorbs) {
           into.addXorb({ hash: x.hash, origin: 'cache' }, x.chunkHashes);
           xorbs++;
           chunks += x.chunkHashes.length;
         }
-        kept += size;
       } catch {
         await rm(file, { force: true }); // torn or foreign: it only ever saves bytes, never needed
       }
     }
     return { xorbs, chunks };
+  }
+
+  /** Deletes entries past the age and size limits (oldest first); returns the kept files, newest first. */
+  async prune(now = Date.now()): Promise<string[]> {
+    this.#savedSincePrune = 0;
+    let names: string[];
+    try {
+      names = (await readdir(this.#dir)).filter((n) => n.endsWith('.shard'));
+    } catch {
+      return [];
+    }
+    const files = (
+      await Promise.all(names.map(async (n) => ({ file: path.join(this.#dir, n), st: await stat(path.join(this.#dir, n)).catch(() => undefined) })))
+    )
+      .filter((f) => f.st !== undefined)
+      .sort((a, b) => (b.st?.mtimeMs ?? 0) - (a.st?.mtimeMs ?? 0));
+    const kept: string[] = [];
+    let bytes = 0;
+    for (const { file, st } of files) {
+      const size = st?.size ?? 0;
+      if (bytes + size > MAX_CACHE_BYTES || now - (st?.mtimeMs ?? 0) > MAX_AGE_MS) {
+        await rm(file, { force: true });
+        continue;
+      }
+      bytes += size;
+      kept.push(file);
+    }
+    return kept;
   }
 
   /** Records xorbs the CAS accepted (after their shard was accepted), written whole or not at all. */
@@ -72,6 +83,9 @@ export class ShardCache {
       await handle.close();
     }
     await rename(tmp, file);
+    // A daemon that runs for weeks saves after every checkpoint: keep the folder within its limits as it goes.
+    this.#savedSincePrune += (await stat(file)).size;
+    if (this.#savedSincePrune > MAX_CACHE_BYTES / 8) await this.prune();
   }
 
   async clear(): Promise<void> {
