@@ -10,19 +10,15 @@ import { describe, expect, it } from 'vitest';
 import { LocalFolderBucket } from '../../src/adapters/local-bucket.js';
 import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
 import { systemClock } from '../../src/adapters/system-clock.js';
-import { parseConfig } from '../../src/config/parse.js';
 import { Outbox } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
 import { StateStore } from '../../src/state/store.js';
-import { sha256, tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
+import { sha256, treeHashes, writeTree } from '../helpers/tmp.js';
+import { localWorkspace } from '../helpers/local-workspace.js';
 
 describe('rescan', () => {
   it('sends exactly the files whose size, mtime or inode changed, and the new ones; records the removed ones', async () => {
-    const root = tmpDir();
-    const outbox = path.join(root, 'outbox');
-    const bucketDir = path.join(root, 'bucket');
-    const parsed = parseConfig({ flags: { outbox, bucket: bucketDir, agentId: 'agent-01', settleMs: 0 }, env: {}, file: undefined, cwd: root, homeDir: root });
-    if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+    const { root, outbox, bucketDir, config } = localWorkspace();
     const files: Record<string, string> = {};
     for (let i = 0; i < 300; i++) files[`data/d${i % 3}/f${String(i).padStart(3, '0')}.bin`] = `content ${i}`;
     files['checkpoints/ck/w.bin'] = 'weights';
@@ -31,8 +27,8 @@ describe('rescan', () => {
     const T = 1_700_000_000;
     await utimes(path.join(outbox, 'data/d0/f000.bin'), T, T);
     const fs = new NodeOutboxFs();
-    const state = StateStore.open(path.join(root, 'state'), { outbox, bucket: parsed.config.bucket.uri, agentId: 'agent-01' });
-    const daemon = new Outbox(parsed.config, {
+    const state = StateStore.open(path.join(root, 'state'), { outbox, bucket: config.bucket.uri, agentId: 'agent-01' });
+    const daemon = new Outbox(config, {
       fs,
       bucket: new LocalFolderBucket(bucketDir, fs),
       state,

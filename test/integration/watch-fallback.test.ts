@@ -8,12 +8,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalFolderBucket } from '../../src/adapters/local-bucket.js';
 import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
 import { systemClock } from '../../src/adapters/system-clock.js';
-import { parseConfig } from '../../src/config/parse.js';
 import { Outbox } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
 import type { WatchOptions } from '../../src/pipeline/watch.js';
 import { StateStore } from '../../src/state/store.js';
-import { tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
+import { treeHashes, writeTree } from '../helpers/tmp.js';
+import { localWorkspace } from '../helpers/local-workspace.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -21,11 +21,7 @@ afterEach(() => {
 
 describe('watcher failure', () => {
   it('on ENOSPC: logs the sysctl to raise, keeps running, and rescans the outbox every 30 s instead', async () => {
-    const root = tmpDir();
-    const outbox = path.join(root, 'outbox');
-    const bucketDir = path.join(root, 'bucket');
-    const parsed = parseConfig({ flags: { outbox, bucket: bucketDir, agentId: 'agent-01', settleMs: 0 }, env: {}, file: undefined, cwd: root, homeDir: root });
-    if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+    const { root, outbox, bucketDir, config } = localWorkspace();
     const lines: Array<Record<string, unknown>> = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -34,9 +30,9 @@ describe('watcher failure', () => {
       },
     });
     const fs = new NodeOutboxFs();
-    const state = StateStore.open(path.join(root, 'state'), { outbox, bucket: parsed.config.bucket.uri, agentId: 'agent-01' });
+    const state = StateStore.open(path.join(root, 'state'), { outbox, bucket: config.bucket.uri, agentId: 'agent-01' });
     let watchOptions: WatchOptions | undefined;
-    const outboxDaemon = new Outbox(parsed.config, {
+    const outboxDaemon = new Outbox(config, {
       fs,
       bucket: new LocalFolderBucket(bucketDir, fs),
       state,

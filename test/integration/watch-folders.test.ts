@@ -11,12 +11,12 @@ import { describe, expect, it } from 'vitest';
 import { LocalFolderBucket } from '../../src/adapters/local-bucket.js';
 import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
 import { systemClock } from '../../src/adapters/system-clock.js';
-import { parseConfig } from '../../src/config/parse.js';
 import { Outbox } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
 import { watchOutbox, type WatchEvent, type Watcher } from '../../src/pipeline/watch.js';
 import { StateStore } from '../../src/state/store.js';
 import { tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
+import { localWorkspace } from '../helpers/local-workspace.js';
 
 async function until(what: string, ok: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -104,15 +104,11 @@ describe('watching folders', () => {
   });
 
   it('the daemon publishes a checkpoint folder moved in whole, and records a removed folder as gone locally', async () => {
-    const root = tmpDir();
-    const outbox = path.join(root, 'outbox');
-    const bucketDir = path.join(root, 'bucket');
-    const parsed = parseConfig({ flags: { outbox, bucket: bucketDir, agentId: 'agent-01', settleMs: 0 }, env: {}, file: undefined, cwd: root, homeDir: root });
-    if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+    const { root, outbox, bucketDir, config } = localWorkspace();
     await writeTree(outbox, { 'data/old/keep.bin': 'keep' });
     const fs = new NodeOutboxFs();
-    const state = StateStore.open(path.join(root, 'state'), { outbox, bucket: parsed.config.bucket.uri, agentId: 'agent-01' });
-    const daemon = new Outbox(parsed.config, { fs, bucket: new LocalFolderBucket(bucketDir, fs), state, clock: systemClock, logger: createLogger({ level: 'silent' }) });
+    const state = StateStore.open(path.join(root, 'state'), { outbox, bucket: config.bucket.uri, agentId: 'agent-01' });
+    const daemon = new Outbox(config, { fs, bucket: new LocalFolderBucket(bucketDir, fs), state, clock: systemClock, logger: createLogger({ level: 'silent' }) });
     try {
       await daemon.prepare();
       await daemon.watch();
