@@ -66,6 +66,14 @@ const REQUEUE_DELAY_MS = 30_000;
 const FAILED_RETRY_MS = 15 * 60_000;
 /** Rescan interval once the watcher has given up (inotify limits). */
 const FALLBACK_RESCAN_MS = 30_000;
+/**
+ * Units a scan found are released to the settle stage only while fewer than this many batches'
+ * worth of work wait in it and the queue: a backlog of 100,000 files waits as a list of paths, not
+ * as 100,000 settle checks and queued jobs (each pending check held ~5 KB: a stat in flight and its promises).
+ */
+const BACKLOG_BATCHES_AHEAD = 4;
+/** Settle checks (stats of a unit) in flight at once. */
+const SNAPSHOT_CONCURRENCY = 64;
 
 /** Categories announced and used first: cheap, and what other agents wait for. */
 const CATEGORY_PRIORITY: Record<string, number> = { results: 0, scripts: 1 };
@@ -84,6 +92,17 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #uploader: UploadStage;
   /** Files reported as rejected, by path + fingerprint, so a rescan does not log them again. */
   readonly #reported = new Set<string>();
+  /**
+   * Units a scan found that still have to go through the settle stage, by priority class (lower
+   * first), each in the order found. Released by #feed() as the settle stage and queue make room.
+   */
+  readonly #backlog = new Map<number, Set<string>>();
+  #backlogSize = 0;
+  readonly #feedMark: number;
+  /** Settle checks running, and those waiting for a free slot (a FIFO: #snapshotWaiters from #snapshotWaitersHead on). */
+  #snapshotsRunning = 0;
+  #snapshotWaiters: Array<() => void> = [];
+  #snapshotWaitersHead = 0;
 
   readonly #announcer: Announcer;
 
@@ -124,8 +143,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       get settleTimeoutMs() {
         return self.#config.settleTimeoutMs;
       },
-      snapshot: (unitPath) => this.#snapshot(unitPath),
+      snapshot: (unitPath) => this.#limitedSnapshot(unitPath),
       onSettled: (unit) => this.#onSettled(unit),
+      onReleased: () => this.#feed(),
       onUnsettled: (unitPath, changingForMs) => {
         deps.logger.warn(
           { unit: unitPath, changingForMs },
@@ -135,17 +155,23 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       },
       onError: (unitPath, error) => deps.logger.error({ unit: unitPath, err: error }, 'cannot read artifact'),
     });
+    const maxBatchItems = deps.bucket.maxFilesPerCall ?? MAX_BATCH_FILES;
+    this.#feedMark = BACKLOG_BATCHES_AHEAD * Math.max(maxBatchItems, MAX_BATCH_FILES);
     this.#queue = createBatchQueue<UploadJob>({
       clock: deps.clock,
       concurrency: config.concurrency,
       lingerMs: BATCH_LINGER_MS,
       maxLingerMs: BATCH_MAX_LINGER_MS,
-      maxBatchItems: deps.bucket.maxFilesPerCall ?? MAX_BATCH_FILES,
+      maxBatchItems,
       maxBatchBytes: LARGE_FILE_BYTES,
       key: (job) => job.file.localPath,
       sizeBytes: (job) => job.file.sizeBytes,
       priority: (job) => priorityOf(job.file),
-      run: (batch) => this.#uploader.run(batch),
+      run: (batch) => {
+        // The batch just left the queue: make room for more of the backlog while it uploads.
+        this.#feed();
+        return this.#uploader.run(batch);
+      },
       onError: (error, batch) => this.#onBatchError(error, batch),
     });
   }
@@ -259,7 +285,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       }
     }
     await checkCandidates();
-    for (const unit of units) this.#settler.touch(unit, { changed: false });
+    for (const unit of units) this.#addToBacklog(unit);
+    units.clear();
+    this.#feed();
     for (const { localPath, bucketPath } of this.#deps.state.presentLocalPathsNotIn((p) => seen.has(p))) {
       this.#deps.state.markLocalGone(localPath);
       this.#log.info({ local: localPath, remote: bucketPath }, 'local copy removed; the bucket keeps its copy');
@@ -277,9 +305,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     await this.#watcher.ready;
   }
 
-  /** Sizes of the stages, for metrics and status. */
+  /** Sizes of the stages, for metrics and status (units a scan found and not yet released count as settling). */
   queueStats(): { waiting: number; running: number; settling: number } {
-    return { waiting: this.#queue.waiting(), running: this.#queue.running(), settling: this.#settler.waiting().length };
+    return { waiting: this.#queue.waiting(), running: this.#queue.running(), settling: this.#settler.count() + this.#backlogSize };
   }
 
   /** Units that have not settled yet. */
@@ -290,10 +318,80 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   /** Resolves once nothing waits to settle and no upload is queued or running. */
   async drain(): Promise<void> {
     for (;;) {
+      this.#feed();
       await this.#settler.whenIdle();
       await this.#queue.onIdle();
       await this.#announcer.whenIdle();
-      if (this.#settler.waiting().length === 0 && this.#queue.waiting() === 0 && this.#queue.running() === 0) return;
+      if (this.#backlogSize === 0 && this.#settler.count() === 0 && this.#queue.waiting() === 0 && this.#queue.running() === 0) return;
+    }
+  }
+
+  #addToBacklog(unitPath: string): void {
+    const cls = mapPath(unitPath, this.rules).kind === 'note' ? -1 : categoryPriority(unitPath);
+    let units = this.#backlog.get(cls);
+    if (units === undefined) {
+      units = new Set();
+      this.#backlog.set(cls, units);
+    }
+    if (units.has(unitPath)) return;
+    units.add(unitPath);
+    this.#backlogSize++;
+  }
+
+  /** A unit touched by a watcher event is handled now: it no longer waits in the backlog. */
+  #dropFromBacklog(unitPath: string): void {
+    if (this.#backlogSize === 0) return;
+    for (const units of this.#backlog.values()) {
+      if (units.delete(unitPath)) {
+        this.#backlogSize--;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Releases backlog units to the settle stage, highest priority first (notes, results, scripts,
+   * then the rest), while the settle stage and the queue hold less than a few batches.
+   */
+  #feed(): void {
+    if (this.#backlogSize === 0 || this.#abort.signal.aborted) return;
+    let room = this.#feedMark - this.#settler.count() - this.#queue.waiting();
+    if (room <= 0) return;
+    for (const cls of [...this.#backlog.keys()].sort((a, b) => a - b)) {
+      const units = this.#backlog.get(cls) as Set<string>;
+      for (const unit of units) {
+        if (room <= 0) return;
+        units.delete(unit);
+        this.#backlogSize--;
+        room--;
+        this.#settler.touch(unit, { changed: false });
+      }
+      this.#backlog.delete(cls);
+    }
+  }
+
+  /** At most SNAPSHOT_CONCURRENCY settle checks read the disk at once. */
+  async #limitedSnapshot(unitPath: string): Promise<UnitSnapshot | undefined> {
+    if (this.#snapshotsRunning >= SNAPSHOT_CONCURRENCY) await new Promise<void>((resolve) => this.#snapshotWaiters.push(resolve));
+    else this.#snapshotsRunning++;
+    try {
+      return await this.#snapshot(unitPath);
+    } finally {
+      const next = this.#snapshotWaiters[this.#snapshotWaitersHead];
+      if (next === undefined) {
+        this.#snapshotsRunning--;
+      } else {
+        // The slot passes to the next waiter; the consumed head is dropped in chunks, not shifted one by one.
+        this.#snapshotWaitersHead++;
+        if (this.#snapshotWaitersHead === this.#snapshotWaiters.length) {
+          this.#snapshotWaiters = [];
+          this.#snapshotWaitersHead = 0;
+        } else if (this.#snapshotWaitersHead >= 1024) {
+          this.#snapshotWaiters = this.#snapshotWaiters.slice(this.#snapshotWaitersHead);
+          this.#snapshotWaitersHead = 0;
+        }
+        next();
+      }
     }
   }
 
@@ -312,6 +410,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#named.clear();
     await this.#watcher?.close();
     this.#settler.close();
+    this.#backlog.clear();
+    this.#backlogSize = 0;
     for (const cancel of this.#retryTimers) cancel();
     this.#retryTimers.clear();
     this.#queue.clear();
@@ -347,8 +447,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     }
     const mapping = mapPath(event.relPath, this.rules);
     if (mapping.kind === 'note') {
+      this.#dropFromBacklog(event.relPath);
       this.#settler.touch(event.relPath, { changed: true });
     } else if (mapping.kind === 'file') {
+      this.#dropFromBacklog(mapping.unitPath);
       this.#settler.touch(mapping.unitPath, { changed: true });
       if (this.#deps.state.get(event.relPath)?.localPresent) void this.#noticeRemoval(event.relPath, mapping.bucketPath);
     } else if (mapping.kind === 'rejected') {
@@ -555,7 +657,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 }
 
 function priorityOf(file: TrackedFile): number {
-  const category = file.localPath.split('/')[0] ?? '';
+  return categoryPriority(file.localPath);
+}
+
+/** The queue's priority class of everything under a path's category (its first segment). */
+function categoryPriority(relPath: string): number {
+  const category = relPath.split('/')[0] ?? '';
   if (category in CATEGORY_PRIORITY) return CATEGORY_PRIORITY[category] as number;
   if (category === 'checkpoints' || category === 'data') return HEAVY_PRIORITY;
   return DEFAULT_PRIORITY;

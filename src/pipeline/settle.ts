@@ -22,6 +22,8 @@ export interface SettlerOptions {
   /** Reads the unit from disk; undefined when it is gone or holds no artifact file. */
   snapshot(unitPath: string): Promise<UnitSnapshot | undefined>;
   onSettled(unit: SettledUnit): void;
+  /** A unit stopped waiting (settled, vanished, unreadable or forgotten): the stage has room for another. */
+  onReleased?(unitPath: string): void;
   /** Called once per unit that is still changing after settleTimeoutMs. */
   onUnsettled(unitPath: string, changingForMs: number): void;
   onError(unitPath: string, error: unknown): void;
@@ -32,6 +34,8 @@ export interface Settler {
   touch(unitPath: string, how: { changed: boolean }): void;
   /** Units still waiting to settle. */
   waiting(): string[];
+  /** How many units wait to settle (waiting().length without the copy). */
+  count(): number;
   /** Stops waiting for a unit (sync gives up on one that never settles). */
   forget(unitPath: string): void;
   /** Resolves when no unit is waiting. */
@@ -64,7 +68,8 @@ export function createSettler(options: SettlerOptions): Settler {
   let idleWaiters: Array<() => void> = [];
   let closed = false;
 
-  const notifyIdle = () => {
+  const notifyIdle = (released?: string) => {
+    if (released !== undefined && !closed) options.onReleased?.(released);
     if (entries.size > 0) return;
     const waiters = idleWaiters;
     idleWaiters = [];
@@ -90,7 +95,7 @@ export function createSettler(options: SettlerOptions): Settler {
       entry.checking = false;
       options.onError(unitPath, error);
       entries.delete(unitPath);
-      notifyIdle();
+      notifyIdle(unitPath);
       return;
     }
     entry.checking = false;
@@ -98,7 +103,7 @@ export function createSettler(options: SettlerOptions): Settler {
     const now = clock.now();
     if (snap === undefined) {
       entries.delete(unitPath);
-      notifyIdle();
+      notifyIdle(unitPath);
       return;
     }
     const signature = signatureOf(snap.files);
@@ -120,7 +125,7 @@ export function createSettler(options: SettlerOptions): Settler {
     if (now >= readyAt && !entry.dirty) {
       entries.delete(unitPath);
       options.onSettled({ unitPath, unitKind: snap.unitKind, unitBucketPath: snap.unitBucketPath, files: snap.files, settledAtMs: now });
-      notifyIdle();
+      notifyIdle(unitPath);
       return;
     }
     if (!entry.reportedUnsettled && now - entry.firstSeenAt >= options.settleTimeoutMs) {
@@ -155,10 +160,11 @@ export function createSettler(options: SettlerOptions): Settler {
       if (entry.checking) entry.dirty = true;
     },
     waiting: () => [...entries.keys()],
+    count: () => entries.size,
     forget(unitPath) {
       entries.get(unitPath)?.cancelTimer?.();
-      entries.delete(unitPath);
-      notifyIdle();
+      const had = entries.delete(unitPath);
+      notifyIdle(had ? unitPath : undefined);
     },
     whenIdle: () => (entries.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
     close() {
