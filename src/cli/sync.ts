@@ -33,7 +33,7 @@ export async function runSync(ctx: CommandContext, options: { adopt?: boolean } 
     await outbox.drain();
     bar.stop();
     logger.level = level;
-    const pending = state.all().filter((r) => r.localPresent && (r.state === 'pending' || r.state === 'uploading'));
+    const pending = state.notDelivered();
     const summary = {
       scanned: files,
       uploaded,

@@ -204,6 +204,13 @@ export class StateStore {
     return (this.#stmt('SELECT * FROM files ORDER BY local_path').all() as Row[]).map(toRecord);
   }
 
+  /** Files still in the outbox whose current version has not landed (pending or uploading), without loading every record. */
+  notDelivered(): FileRecord[] {
+    return (
+      this.#stmt(`SELECT * FROM files WHERE local_present = 1 AND state IN ('pending', 'uploading') ORDER BY local_path`).all() as Row[]
+    ).map(toRecord);
+  }
+
   /**
    * The version of `localPath` that is in the bucket, when it was delivered. One indexed lookup: a
    * scan asks file by file instead of loading every delivered version at once (100,000 of them held
