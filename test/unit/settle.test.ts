@@ -107,4 +107,33 @@ describe('settle stage', () => {
     await vi.advanceTimersByTimeAsync(1100);
     expect(h.settled).toHaveLength(1);
   });
+  it('counts waiting units and reports each one released (settled or vanished)', async () => {
+    const released: string[] = [];
+    const fs = new MemoryFs();
+    const settler = createSettler({
+      clock: systemClock,
+      settleMs: 2000,
+      settleTimeoutMs: 60_000,
+      async snapshot(unitPath): Promise<UnitSnapshot | undefined> {
+        const s = await fs.stat(`${ROOT}/${unitPath}`);
+        if (s?.kind !== 'file') return undefined;
+        return { unitKind: 'file', unitBucketPath: `artifacts/${unitPath}`, files: [{ localPath: unitPath, bucketPath: `artifacts/${unitPath}`, sizeBytes: s.sizeBytes, mtimeMs: s.mtimeMs, ino: s.ino }] };
+      },
+      onSettled: () => undefined,
+      onReleased: (u) => released.push(u),
+      onUnsettled: () => undefined,
+      onError: (_u, e) => {
+        throw e;
+      },
+    });
+    fs.write(`${ROOT}/a.txt`, 'old');
+    await vi.advanceTimersByTimeAsync(10_000);
+    settler.touch('a.txt', { changed: false });
+    settler.touch('gone.txt', { changed: false });
+    settler.touch('c.txt', { changed: false });
+    expect(settler.count()).toBe(3);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(released.sort()).toEqual(['a.txt', 'c.txt', 'gone.txt']);
+    expect(settler.count()).toBe(0);
+  });
 });

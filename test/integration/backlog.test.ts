@@ -1,0 +1,66 @@
+/**
+ * A first scan of a large backlog: the units found wait as a list of paths and are released to the
+ * settle stage a few batches ahead of the queue (bounded memory), highest priority first; every
+ * file is sent exactly once and `drain()` waits for the whole backlog.
+ */
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalFolderBucket } from '../../src/adapters/local-bucket.js';
+import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
+import { systemClock } from '../../src/adapters/system-clock.js';
+import { Outbox } from '../../src/daemon.js';
+import { createLogger } from '../../src/log.js';
+import { StateStore } from '../../src/state/store.js';
+import { writeTree } from '../helpers/tmp.js';
+import { localWorkspace } from '../helpers/local-workspace.js';
+
+describe('scan backlog', () => {
+  it('holds only a few batches in the settle stage and queue, sends results first and every file once', async () => {
+    const { root, outbox, bucketDir, config } = localWorkspace();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 1500; i++) files[`data/d${i % 5}/f${String(i).padStart(4, '0')}.bin`] = `content ${i}`;
+    files['results/run1/eval.json'] = JSON.stringify({ experiment: 'x', score: 1 });
+    files['scripts/train.py'] = 'print(1)\n';
+    await writeTree(outbox, files);
+    const fs = new NodeOutboxFs();
+    const state = StateStore.open(path.join(root, 'state'), { outbox, bucket: config.bucket.uri, agentId: 'agent-01' });
+    const daemon = new Outbox(config, {
+      fs,
+      bucket: new LocalFolderBucket(bucketDir, fs),
+      state,
+      clock: systemClock,
+      logger: createLogger({ level: 'silent' }),
+      watch: () => ({ ready: Promise.resolve(), close: async () => undefined }),
+    });
+    const uploaded: string[] = [];
+    let most = 0;
+    const sample = () => {
+      const q = daemon.queueStats();
+      most = Math.max(most, q.waiting + daemon.unsettled().length);
+    };
+    daemon.on('queued', sample);
+    daemon.on('uploaded', (e) => {
+      uploaded.push(e.localPath);
+      sample();
+    });
+    try {
+      await daemon.prepare();
+      await daemon.watch();
+      expect(await daemon.scan()).toEqual({ files: 1502 });
+      // Units not yet released still count as settling.
+      expect(daemon.queueStats().settling).toBeGreaterThan(1000);
+      await daemon.drain();
+      expect(uploaded).toHaveLength(1502);
+      expect(new Set(uploaded).size).toBe(1502);
+      // 4 batches of 100 (the local bucket's call size) ahead, never the whole backlog.
+      expect(most).toBeLessThanOrEqual(400);
+      expect(uploaded.indexOf('results/run1/eval.json')).toBeLessThan(100);
+      expect(uploaded.indexOf('scripts/train.py')).toBeLessThan(100);
+      expect(state.counts().uploaded).toBe(1502);
+      expect(daemon.queueStats()).toEqual({ waiting: 0, running: 0, settling: 0 });
+    } finally {
+      await daemon.stop();
+      state.close();
+    }
+  });
+});
