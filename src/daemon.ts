@@ -417,8 +417,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#queue.clear();
     const finished = this.#queue.onIdle().then(() => this.#announcer.whenIdle());
     let cancelDeadline: (() => void) | undefined;
+    // No grace given: wait for what is in flight (a timer of MAX_SAFE_INTEGER ms would overflow and fire at once).
     const deadline = new Promise<'deadline'>((resolve) => {
-      cancelDeadline = this.#deps.clock.setTimer(() => resolve('deadline'), options.graceMs ?? Number.MAX_SAFE_INTEGER);
+      if (options.graceMs !== undefined) cancelDeadline = this.#deps.clock.setTimer(() => resolve('deadline'), options.graceMs);
     });
     const outcome = await Promise.race([finished.then(() => 'done' as const), deadline]);
     cancelDeadline?.();

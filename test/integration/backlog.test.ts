@@ -54,8 +54,9 @@ describe('scan backlog', () => {
       expect(new Set(uploaded).size).toBe(1502);
       // 4 batches of 100 (the local bucket's call size) ahead, never the whole backlog.
       expect(most).toBeLessThanOrEqual(400);
-      expect(uploaded.indexOf('results/run1/eval.json')).toBeLessThan(100);
-      expect(uploaded.indexOf('scripts/train.py')).toBeLessThan(100);
+      // Released first, so in the first batches (two run at once, and a batch may be taken before every check of the first release is back).
+      expect(uploaded.indexOf('results/run1/eval.json')).toBeLessThan(200);
+      expect(uploaded.indexOf('scripts/train.py')).toBeLessThan(200);
       expect(state.counts().uploaded).toBe(1502);
       expect(daemon.queueStats()).toEqual({ waiting: 0, running: 0, settling: 0 });
     } finally {
