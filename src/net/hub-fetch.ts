@@ -1,7 +1,8 @@
 /**
  * The one door every HTTP request to the Hub goes through (API, Xet CAS, signed xorb URLs).
  *
- * `@huggingface/hub` never retries an upload call, so the daemon hands it this `fetch`, which adds:
+ * Neither `@huggingface/hub` (reads) nor the Xet writer (uploads, src/adapters/xet/) retries on its
+ * own; both are handed this `fetch`, which adds:
  * a sliding-window request limiter, an upload-bytes token bucket, retries with full-jitter
  * exponential backoff that honour `Retry-After` and the Hub's `RateLimit` header, and a circuit
  * breaker shared by all requests so an outage sees a trickle of probes instead of a retry storm.
