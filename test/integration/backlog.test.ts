@@ -3,35 +3,20 @@
  * settle stage a few batches ahead of the queue (bounded memory), highest priority first; every
  * file is sent exactly once and `drain()` waits for the whole backlog.
  */
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LocalFolderBucket } from '../../src/adapters/local-bucket.js';
-import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
-import { systemClock } from '../../src/adapters/system-clock.js';
-import { Outbox } from '../../src/daemon.js';
-import { createLogger } from '../../src/log.js';
-import { StateStore } from '../../src/state/store.js';
 import { writeTree } from '../helpers/tmp.js';
-import { localWorkspace } from '../helpers/local-workspace.js';
+import { localWorkspace, noWatcher } from '../helpers/local-workspace.js';
 
 describe('scan backlog', () => {
   it('holds only a few batches in the settle stage and queue, sends results first and every file once', async () => {
-    const { root, outbox, bucketDir, config } = localWorkspace();
+    const ws = localWorkspace();
+    const { outbox } = ws;
     const files: Record<string, string> = {};
     for (let i = 0; i < 1500; i++) files[`data/d${i % 5}/f${String(i).padStart(4, '0')}.bin`] = `content ${i}`;
     files['results/run1/eval.json'] = JSON.stringify({ experiment: 'x', score: 1 });
     files['scripts/train.py'] = 'print(1)\n';
     await writeTree(outbox, files);
-    const fs = new NodeOutboxFs();
-    const state = StateStore.open(path.join(root, 'state'), { outbox, bucket: config.bucket.uri, agentId: 'agent-01' });
-    const daemon = new Outbox(config, {
-      fs,
-      bucket: new LocalFolderBucket(bucketDir, fs),
-      state,
-      clock: systemClock,
-      logger: createLogger({ level: 'silent' }),
-      watch: () => ({ ready: Promise.resolve(), close: async () => undefined }),
-    });
+    const { daemon, state } = ws.open({ watch: noWatcher });
     const uploaded: string[] = [];
     let most = 0;
     const sample = () => {

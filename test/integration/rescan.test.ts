@@ -7,18 +7,13 @@
 import { rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LocalFolderBucket } from '../../src/adapters/local-bucket.js';
-import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
-import { systemClock } from '../../src/adapters/system-clock.js';
-import { Outbox } from '../../src/daemon.js';
-import { createLogger } from '../../src/log.js';
-import { StateStore } from '../../src/state/store.js';
 import { sha256, treeHashes, writeTree } from '../helpers/tmp.js';
-import { localWorkspace } from '../helpers/local-workspace.js';
+import { localWorkspace, noWatcher } from '../helpers/local-workspace.js';
 
 describe('rescan', () => {
   it('sends exactly the files whose size, mtime or inode changed, and the new ones; records the removed ones', async () => {
-    const { root, outbox, bucketDir, config } = localWorkspace();
+    const ws = localWorkspace();
+    const { outbox, bucketDir } = ws;
     const files: Record<string, string> = {};
     for (let i = 0; i < 300; i++) files[`data/d${i % 3}/f${String(i).padStart(3, '0')}.bin`] = `content ${i}`;
     files['checkpoints/ck/w.bin'] = 'weights';
@@ -26,16 +21,7 @@ describe('rescan', () => {
     // A whole-second mtime, so a replacement can carry exactly the same one.
     const T = 1_700_000_000;
     await utimes(path.join(outbox, 'data/d0/f000.bin'), T, T);
-    const fs = new NodeOutboxFs();
-    const state = StateStore.open(path.join(root, 'state'), { outbox, bucket: config.bucket.uri, agentId: 'agent-01' });
-    const daemon = new Outbox(config, {
-      fs,
-      bucket: new LocalFolderBucket(bucketDir, fs),
-      state,
-      clock: systemClock,
-      logger: createLogger({ level: 'silent' }),
-      watch: () => ({ ready: Promise.resolve(), close: async () => undefined }),
-    });
+    const { daemon, state } = ws.open({ watch: noWatcher });
     const uploaded: string[] = [];
     daemon.on('uploaded', (e) => uploaded.push(e.localPath));
     try {

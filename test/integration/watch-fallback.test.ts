@@ -2,16 +2,10 @@
  * The watcher can give up (inotify limits): the daemon must not die, must log the sysctl to raise,
  * and must keep finding files by rescanning.
  */
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LocalFolderBucket } from '../../src/adapters/local-bucket.js';
-import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
-import { systemClock } from '../../src/adapters/system-clock.js';
-import { Outbox } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
 import type { WatchOptions } from '../../src/pipeline/watch.js';
-import { StateStore } from '../../src/state/store.js';
 import { treeHashes, writeTree } from '../helpers/tmp.js';
 import { localWorkspace } from '../helpers/local-workspace.js';
 
@@ -21,7 +15,8 @@ afterEach(() => {
 
 describe('watcher failure', () => {
   it('on ENOSPC: logs the sysctl to raise, keeps running, and rescans the outbox every 30 s instead', async () => {
-    const { root, outbox, bucketDir, config } = localWorkspace();
+    const ws = localWorkspace();
+    const { outbox, bucketDir } = ws;
     const lines: Array<Record<string, unknown>> = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -29,14 +24,8 @@ describe('watcher failure', () => {
         done();
       },
     });
-    const fs = new NodeOutboxFs();
-    const state = StateStore.open(path.join(root, 'state'), { outbox, bucket: config.bucket.uri, agentId: 'agent-01' });
     let watchOptions: WatchOptions | undefined;
-    const outboxDaemon = new Outbox(config, {
-      fs,
-      bucket: new LocalFolderBucket(bucketDir, fs),
-      state,
-      clock: systemClock,
+    const { daemon: outboxDaemon, state } = ws.open({
       logger: createLogger({ level: 'debug', destination: sink }),
       watch: (_root, options) => {
         watchOptions = options;

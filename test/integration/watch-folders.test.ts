@@ -8,13 +8,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { LocalFolderBucket } from '../../src/adapters/local-bucket.js';
-import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
-import { systemClock } from '../../src/adapters/system-clock.js';
-import { Outbox } from '../../src/daemon.js';
-import { createLogger } from '../../src/log.js';
 import { watchOutbox, type WatchEvent, type Watcher } from '../../src/pipeline/watch.js';
-import { StateStore } from '../../src/state/store.js';
 import { tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
 import { localWorkspace } from '../helpers/local-workspace.js';
 
@@ -104,11 +98,10 @@ describe('watching folders', () => {
   });
 
   it('the daemon publishes a checkpoint folder moved in whole, and records a removed folder as gone locally', async () => {
-    const { root, outbox, bucketDir, config } = localWorkspace();
+    const ws = localWorkspace();
+    const { root, outbox, bucketDir } = ws;
     await writeTree(outbox, { 'data/old/keep.bin': 'keep' });
-    const fs = new NodeOutboxFs();
-    const state = StateStore.open(path.join(root, 'state'), { outbox, bucket: config.bucket.uri, agentId: 'agent-01' });
-    const daemon = new Outbox(config, { fs, bucket: new LocalFolderBucket(bucketDir, fs), state, clock: systemClock, logger: createLogger({ level: 'silent' }) });
+    const { daemon, state } = ws.open();
     try {
       await daemon.prepare();
       await daemon.watch();
