@@ -14,7 +14,6 @@ import type { BucketClient, OutboxFs, RemoteEntry, UploadProgress, UploadResult,
 import { findToken } from './hub-token.js';
 import { CasClient } from './xet/cas-client.js';
 import { ChunkIndex } from './xet/chunk-index.js';
-import { parseShardXorbs } from './xet/format.js';
 import { ShardCache } from './xet/shard-cache.js';
 import { SourceReadError, XetWriter } from './xet/writer.js';
 
@@ -173,7 +172,6 @@ export class HubBucket implements BucketClient {
       known,
       dedupQueryMinBytes: DEDUP_MIN_FILE_BYTES,
       expectedBytes: group.reduce((n, s) => n + s.sizeBytes, 0),
-      learn: learnDedupAnswer,
     });
     const failed = new Map<string, OutboxError>();
     const added: Array<{ path: string; xetHash: string }> = [];
@@ -299,17 +297,6 @@ export class HubBucket implements BucketClient {
     }
     return toOutboxError(error, 'HFO_UPLOAD_FAILED');
   }
-}
-
-/** A dedup answer's xorbs go into the index under the answer's HMAC key; a malformed answer only means no dedup. */
-function learnDedupAnswer(answer: Buffer, into: ChunkIndex): void {
-  let parsed;
-  try {
-    parsed = parseShardXorbs(answer);
-  } catch {
-    return;
-  }
-  for (const x of parsed.xorbs) into.addXorb({ hash: x.hash, origin: 'server' }, x.chunkHashes, parsed.hmacKey);
 }
 
 async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {

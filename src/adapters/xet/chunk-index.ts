@@ -50,10 +50,6 @@ export class ChunkIndex {
     this.#maxChunks = options.maxChunks ?? DEFAULT_MAX_CHUNKS;
   }
 
-  get chunkCount(): number {
-    return this.#chunks;
-  }
-
   /** Starts an empty xorb record (for a xorb being filled); chunks are added with `addChunk`. */
   addXorb(ref: XorbRef, hashes: readonly Uint8Array[] = [], hmacKey?: Uint8Array): number {
     const slot = this.#nextSlot++;

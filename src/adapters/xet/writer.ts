@@ -15,7 +15,9 @@ import { ChunkEncoder, type EncodedChunk } from './compress.js';
 import {
   CHUNK_HEADER_BYTES,
   SHARD_SOFT_MAX_BYTES,
+  XORB_MAX_BYTES,
   XORB_MAX_CHUNKS,
+  parseShardXorbs,
   serializeShard,
   shardSize,
   writeChunkHeader,
@@ -40,8 +42,6 @@ export interface XetWriterOptions {
   /** Total bytes the call will carry, to size the first xorb buffer (a call of small files never takes 64 MiB). */
   expectedBytes: number;
   encoder?: () => ChunkEncoder;
-  /** Parses a dedup answer into the index; injected so the writer stays free of the wire format's reader. */
-  learn: (answer: Buffer, into: ChunkIndex) => void;
 }
 
 /** Thrown when reading a file failed: the file fails, the rest of the call goes on. */
@@ -80,7 +80,7 @@ const MIN_BUFFER_BYTES = 256 * 1024;
  * Xorbs are cut at this size, half the format's 64 MiB: with one xorb uploading while the next
  * fills, this bounds the writer's buffers to 64 MiB; requests per GiB stay at 32.
  */
-const XORB_TARGET_BYTES = 32 * 1024 * 1024;
+const XORB_TARGET_BYTES = XORB_MAX_BYTES / 2;
 /** A run of this many bytes sent without a dedup hit triggers a query (the sample alone can miss a whole region). */
 const QUERY_AFTER_BYTES = 8 * 1024 * 1024;
 const QUERY_AFTER_MAX_BYTES = 512 * 1024 * 1024;
@@ -99,7 +99,6 @@ export class XetWriter {
   #usedCache = false;
   /** The background dedup query in flight, if any (one at a time). */
   #asking: Promise<void> | undefined;
-  #bytesNew = 0;
 
   constructor(options: XetWriterOptions) {
     this.#o = options;
@@ -108,11 +107,6 @@ export class XetWriter {
   /** Whether a term of this call points at a xorb known only from the shard cache of an earlier run. */
   get usedCache(): boolean {
     return this.#usedCache;
-  }
-
-  /** Bytes of chunks that were not already stored (before compression). */
-  get newBytes(): number {
-    return this.#bytesNew;
   }
 
   /**
@@ -244,7 +238,6 @@ export class XetWriter {
         this.#seal();
       }
       hit = this.#pack(chunk, encoded);
-      this.#bytesNew += chunk.length;
     } else if (hit.xorb.origin === 'cache') {
       this.#usedCache = true;
     }
@@ -263,7 +256,7 @@ export class XetWriter {
   async #ask(chunkHash: string): Promise<void> {
     try {
       const answer = await this.#o.cas.queryChunk(chunkHash);
-      if (answer) this.#o.learn(answer, this.#o.known);
+      if (answer) learnDedupAnswer(answer, this.#o.known);
     } catch {
       // no answer, no dedup: the chunks are sent
     }
@@ -327,4 +320,15 @@ export class XetWriter {
 /** xet-core's global-dedup sample: a chunk whose hash's last u64 is a multiple of 1,024 is worth a query. */
 export function isDedupEligible(hash: Uint8Array): boolean {
   return ((hash[24] as number) | (((hash[25] as number) & 0x03) << 8)) === 0;
+}
+
+/** A dedup answer's xorbs go into the index under the answer's HMAC key; a malformed answer only means no dedup. */
+function learnDedupAnswer(answer: Buffer, into: ChunkIndex): void {
+  let parsed;
+  try {
+    parsed = parseShardXorbs(answer);
+  } catch {
+    return;
+  }
+  for (const x of parsed.xorbs) into.addXorb({ hash: x.hash, origin: 'server' }, x.chunkHashes, parsed.hmacKey);
 }
