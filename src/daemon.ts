@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import PQueue from 'p-queue';
 import type { Config } from './config/parse.js';
 import { OutboxError, toOutboxError } from './core/errors.js';
 import type { BucketClient, Clock, OutboxFs } from './core/ports.js';
@@ -99,10 +100,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #backlog = new Map<number, Set<string>>();
   #backlogSize = 0;
   readonly #feedMark: number;
-  /** Settle checks running, and those waiting for a free slot (a FIFO: #snapshotWaiters from #snapshotWaitersHead on). */
-  #snapshotsRunning = 0;
-  #snapshotWaiters: Array<() => void> = [];
-  #snapshotWaitersHead = 0;
+  /** Settle checks (stats of a unit) run through here, at most SNAPSHOT_CONCURRENCY at once, in order. */
+  readonly #snapshots = new PQueue({ concurrency: SNAPSHOT_CONCURRENCY });
 
   readonly #announcer: Announcer;
 
@@ -143,7 +142,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       get settleTimeoutMs() {
         return self.#config.settleTimeoutMs;
       },
-      snapshot: (unitPath) => this.#limitedSnapshot(unitPath),
+      snapshot: (unitPath) => this.#snapshots.add(() => this.#snapshot(unitPath)),
       onSettled: (unit) => this.#onSettled(unit),
       onReleased: () => this.#feed(),
       onUnsettled: (unitPath, changingForMs) => {
@@ -371,29 +370,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   /** At most SNAPSHOT_CONCURRENCY settle checks read the disk at once. */
-  async #limitedSnapshot(unitPath: string): Promise<UnitSnapshot | undefined> {
-    if (this.#snapshotsRunning >= SNAPSHOT_CONCURRENCY) await new Promise<void>((resolve) => this.#snapshotWaiters.push(resolve));
-    else this.#snapshotsRunning++;
-    try {
-      return await this.#snapshot(unitPath);
-    } finally {
-      const next = this.#snapshotWaiters[this.#snapshotWaitersHead];
-      if (next === undefined) {
-        this.#snapshotsRunning--;
-      } else {
-        // The slot passes to the next waiter; the consumed head is dropped in chunks, not shifted one by one.
-        this.#snapshotWaitersHead++;
-        if (this.#snapshotWaitersHead === this.#snapshotWaiters.length) {
-          this.#snapshotWaiters = [];
-          this.#snapshotWaitersHead = 0;
-        } else if (this.#snapshotWaitersHead >= 1024) {
-          this.#snapshotWaiters = this.#snapshotWaiters.slice(this.#snapshotWaitersHead);
-          this.#snapshotWaitersHead = 0;
-        }
-        next();
-      }
-    }
-  }
+
 
   /** Stops waiting for a unit that does not settle (one-pass sync reports it instead). */
   abandon(unitPath: string): void {
