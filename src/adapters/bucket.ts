@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import { createHubFetch, type HubFetchEvent } from '../net/hub-fetch.js';
 import { proxyAwareFetch } from '../net/proxy.js';
 import { countRequests, type OutboxMetrics } from '../service/metrics.js';
-import { OwnNamesBucket } from '../announce/guard.js';
+import { OwnNamesBucket } from '../conventions/own-names.js';
 import { LocalFolderBucket } from './local-bucket.js';
 
 export interface BucketDeps {

@@ -6,7 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
-import { MESSAGE_BOARD_ROOT, formatBytes, parseMessage, type BoardMessage } from '../announce/message.js';
+import { MESSAGE_BOARD_ROOT, formatBytes, parseMessage, type BoardMessage } from '../conventions/message.js';
 import type { BucketClient, RemoteEntry } from '../core/ports.js';
 import type { CommandContext } from './context.js';
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
-import { checkResults, isResultsPath } from '../announce/results.js';
+import { checkResults, isResultsPath } from '../conventions/results.js';
 import { MAX_RESULTS_BYTES } from '../pipeline/upload.js';
 import { compileRules, ignoredReason, mapPath } from '../pipeline/naming.js';
 import { walk } from '../pipeline/scan.js';

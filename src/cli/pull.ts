@@ -14,7 +14,7 @@ import type { Writable } from 'node:stream';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
-import { formatBytes } from '../announce/message.js';
+import { formatBytes } from '../conventions/message.js';
 import { isErrnoException } from '../core/errors.js';
 import type { BucketClient } from '../core/ports.js';
 import type { CommandContext } from './context.js';

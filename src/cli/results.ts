@@ -7,7 +7,7 @@ import type { Writable } from 'node:stream';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
-import { readResult } from '../announce/results.js';
+import { readResult } from '../conventions/results.js';
 import type { BucketClient, RemoteEntry } from '../core/ports.js';
 import { splitExtension } from '../pipeline/naming.js';
 import { forEachLimited, readCapped } from './board.js';

@@ -7,8 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { renderMessage, type MessageArtifact } from '../announce/message.js';
-import { parseNote, resolveNoteTarget, type ArtifactRef } from '../announce/note.js';
+import { renderMessage, type MessageArtifact } from '../conventions/message.js';
+import { parseNote, resolveNoteTarget, type ArtifactRef } from '../conventions/note.js';
 import type { Config } from '../config/parse.js';
 import { toOutboxError } from '../core/errors.js';
 import type { BucketClient, Clock, OutboxFs } from '../core/ports.js';

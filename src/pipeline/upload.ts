@@ -6,7 +6,7 @@
  * never exceptions that jump over the rest of the batch.
  */
 import path from 'node:path';
-import { checkResults, isResultsPath } from '../announce/results.js';
+import { checkResults, isResultsPath } from '../conventions/results.js';
 import { type OutboxError, toOutboxError } from '../core/errors.js';
 import type { BucketClient, Clock, OutboxFs, RemoteEntry, UploadProgress, UploadResult, UploadSource } from '../core/ports.js';
 import { sha256Of } from '../hash/sha256.js';

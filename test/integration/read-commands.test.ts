@@ -8,7 +8,7 @@ import { mkdir, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { renderMessage } from '../../src/announce/message.js';
+import { renderMessage } from '../../src/conventions/message.js';
 import type { BucketTarget } from '../../src/config/parse.js';
 import type { BucketClient, RemoteEntry } from '../../src/core/ports.js';
 import { runBoard } from '../../src/cli/board.js';

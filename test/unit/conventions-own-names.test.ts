@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { OwnNamesBucket, assertOwnPath, ownPathProblem } from '../../src/announce/guard.js';
-import { renderMessage } from '../../src/announce/message.js';
+import { OwnNamesBucket, assertOwnPath, ownPathProblem } from '../../src/conventions/own-names.js';
+import { renderMessage } from '../../src/conventions/message.js';
 import { OutboxError } from '../../src/core/errors.js';
 import type { BucketClient, RemoteEntry, UploadResult, UploadSource } from '../../src/core/ports.js';
 import { compileRules, mapPath } from '../../src/pipeline/naming.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseNote, resolveNoteTarget, type ArtifactRef } from '../../src/announce/note.js';
+import { parseNote, resolveNoteTarget, type ArtifactRef } from '../../src/conventions/note.js';
 
 const NOTE = 'scripts/train_lora.note.md';
 

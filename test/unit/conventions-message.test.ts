@@ -11,7 +11,7 @@ import {
   slugify,
   type MessageArtifact,
   type MessageInput,
-} from '../../src/announce/message.js';
+} from '../../src/conventions/message.js';
 import type { BucketTarget } from '../../src/config/parse.js';
 
 const HF: BucketTarget = { kind: 'hf', owner: 'team', name: 'shared', id: 'team/shared', uri: 'hf://buckets/team/shared' };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkResults, isResultsPath, locateJsonError, readResult } from '../../src/announce/results.js';
+import { checkResults, isResultsPath, locateJsonError, readResult } from '../../src/conventions/results.js';
 
 const ctx = { agentId: 'agent-01', now: new Date('2026-04-24T17:30:00.789Z') };
 const NOW = '2026-04-24T17:30:00Z';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseMessage } from '../../src/announce/message.js';
+import { parseMessage } from '../../src/conventions/message.js';
 import { formatMessage, parseDuration } from '../../src/cli/board.js';
 import { normaliseBucketPath, remotePathProblem } from '../../src/cli/pull.js';
 import { agentFromFileName, formatTable, rankRows } from '../../src/cli/results.js';
