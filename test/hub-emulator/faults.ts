@@ -45,3 +45,43 @@ export class FaultSet {
     return decision;
   }
 }
+
+/**
+ * Holds requests to one endpoint (after their body arrived, before any answer) until released, so
+ * a test can look at a moment in flight for as long as it needs instead of racing it.
+ */
+export class HoldGate {
+  readonly endpoint: EndpointName;
+  /** Requests waiting now. */
+  waiting = 0;
+  private released = false;
+  private readonly waiters: Array<() => void> = [];
+  private readonly arrivals: Array<() => void> = [];
+
+  constructor(endpoint: EndpointName) {
+    this.endpoint = endpoint;
+  }
+
+  /** Resolves once a request is being held (at once if one already is). */
+  arrived(): Promise<void> {
+    if (this.waiting > 0) return Promise.resolve();
+    return new Promise((resolve) => this.arrivals.push(resolve));
+  }
+
+  /** Called by the server for each matching request. */
+  wait(): Promise<void> {
+    if (this.released) return Promise.resolve();
+    this.waiting++;
+    for (const notify of this.arrivals.splice(0)) notify();
+    return new Promise((resolve) => this.waiters.push(() => {
+      this.waiting--;
+      resolve();
+    }));
+  }
+
+  /** Lets every held request (and every later one) through. */
+  release(): void {
+    this.released = true;
+    for (const go of this.waiters.splice(0)) go();
+  }
+}

@@ -6,6 +6,7 @@ export type {
   HubEmulator,
   HubEmulatorCounters,
   HubEmulatorOptions,
+  RequestHold,
   RequestLogEntry,
   TokenGrant,
 } from './types.js';

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { App } from './app.js';
 import { Counters } from './counters.js';
-import { FaultSet } from './faults.js';
+import { FaultSet, HoldGate } from './faults.js';
 import { Exchange, HttpError, readBody } from './http.js';
 import { matchRoute } from './routes.js';
 import { HubStore } from './store.js';
@@ -45,6 +45,7 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
   };
   const faults = new FaultSet();
   const counters = new Counters();
+  const holds = new Set<HoldGate>();
   let port = opts.port ?? 0;
   let server: Server | undefined;
   const wildcard = host === '0.0.0.0' || host === '::';
@@ -83,6 +84,7 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
       return; // the client went away mid-body
     }
 
+    for (const gate of holds) if (gate.endpoint === route.endpoint) await gate.wait();
     const fault = faults.decide(route.endpoint);
     if (fault.latencyMs > 0) await sleep(fault.latencyMs);
     if (fault.terminal?.kind === 'drop') {
@@ -129,6 +131,8 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
   }
 
   async function stopListening(): Promise<void> {
+    for (const gate of holds) gate.release();
+    holds.clear();
     const current = server;
     if (!current) return;
     server = undefined;
@@ -155,6 +159,20 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
     resetCounters: () => counters.reset(),
     addFault: (rule) => faults.add(rule),
     clearFaults: () => faults.clear(),
+    hold(endpoint) {
+      const gate = new HoldGate(endpoint);
+      holds.add(gate);
+      return {
+        arrived: () => gate.arrived(),
+        get waiting() {
+          return gate.waiting;
+        },
+        release() {
+          holds.delete(gate);
+          gate.release();
+        },
+      };
+    },
     createBucket(id) {
       if (!BUCKET_ID.test(id)) throw new TypeError(`bucket id must look like ns/name, got ${id}`);
       store.createBucket(id);

@@ -79,6 +79,15 @@ export interface HubEmulatorCounters {
   requestLog: RequestLogEntry[];
 }
 
+export interface RequestHold {
+  /** Resolves once a request is being held. */
+  arrived(): Promise<void>;
+  /** Requests held right now. */
+  readonly waiting: number;
+  /** Lets the held requests and all later ones through. */
+  release(): void;
+}
+
 export interface HubEmulator {
   /** http://host:PORT, no trailing slash. */
   readonly url: string;
@@ -87,6 +96,12 @@ export interface HubEmulator {
   resetCounters(): void;
   addFault(rule: FaultRule): void;
   clearFaults(): void;
+  /**
+   * Holds every request to `endpoint` once its body has arrived, answering none until `release()`
+   * (also released by close/stopListening). The upload is then in flight for as long as the test
+   * needs, on any machine, instead of for however long a throttle happens to last.
+   */
+  hold(endpoint: EndpointName): RequestHold;
   createBucket(id: string): void;
   /** The emulator's own rebuild of a stored file's bytes from its xorbs; undefined if absent. */
   readFile(bucketId: string, path: string): Buffer | undefined;

@@ -208,7 +208,8 @@ describe('hf-outbox watch on a local-folder bucket', () => {
 
   it('lands a file written slowly over 5 s in 64 KiB pieces once, complete', async () => {
     const t = setup();
-    const d = new Daemon(['watch', ...t.args, '--settle-ms', '1500']);
+    // The settle time is 30 times the gap between writes, so a loaded machine pausing the writer does not split it.
+    const d = new Daemon(['watch', ...t.args, '--settle-ms', '3000']);
     await d.waitForLog((l) => /watching/.test(l.msg));
     const file = path.join(t.outbox, 'data', 'slow.bin');
     const pieces: Buffer[] = [];
@@ -240,7 +241,8 @@ describe('hf-outbox watch on a local-folder bucket', () => {
 
   it('sends a checkpoint directory once all its files stopped changing', async () => {
     const t = setup();
-    const d = new Daemon(['watch', ...t.args, '--settle-ms', '800']);
+    // The settle time is 8 times the gap between writes, so a loaded machine pausing the writer does not split the folder.
+    const d = new Daemon(['watch', ...t.args, '--settle-ms', '2500']);
     await d.waitForLog((l) => /watching/.test(l.msg));
     const dir = path.join(t.outbox, 'checkpoints', 'step_100');
     const files: Record<string, Buffer> = {};

@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Daemon, runCli, waitFor } from '../helpers/cli.js';
 import { startEmulator, writeTokenFile } from '../helpers/hub.js';
-import { tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
+import { sha256, tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
 
 interface Status {
   counts: Record<string, number>;
@@ -47,22 +48,30 @@ describe('hf-outbox status', () => {
     const emu = await startEmulator();
     const tokenFile = await writeTokenFile(root);
     const args = ['--outbox', outbox, '--bucket', 'hf://buckets/team/shared', '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--hub-url', emu.url, '--token-file', tokenFile, '--settle-ms', '0'];
-    const d = new Daemon(['watch', ...args, '--max-upload-bytes-per-second', String(4 * 1024 * 1024)]);
+    // The emulator answers no xorb upload until released: the upload stays in flight for as long
+    // as the status polls take, however slow or fast the machine (a rate cap alone raced them).
+    const xorbs = emu.hold('xorb');
+    const d = new Daemon(['watch', ...args]);
     await d.waitForLog((l) => /watching/.test(l.msg));
-    await writeTree(outbox, { 'data/big.bin': Buffer.alloc(40 * 1024 * 1024, 7) });
+    const bytes = randomBytes(40 * 1024 * 1024);
+    await writeTree(outbox, { 'data/big.bin': bytes });
+    await xorbs.arrived();
     let seen: Status | undefined;
     await waitFor(async () => {
       const r = await runCli(['status', '--json', ...args]);
       seen = JSON.parse(r.stdout) as Status;
       return seen.counts['uploading'] === 1;
-    }, 30_000, 'status to show the upload');
+    }, 60_000, 'status to show the upload');
     expect(seen?.bytesPending).toBe(40 * 1024 * 1024);
+    expect(xorbs.waiting).toBeGreaterThan(0);
+    xorbs.release();
     await d.waitForLog((l) => l.msg === 'uploaded', 60_000);
     const after = JSON.parse((await runCli(['status', '--json', ...args])).stdout) as Status;
     expect(after.counts['uploaded']).toBe(1);
     expect(after.lastSuccess?.remote).toBe('artifacts/data/big_agent-01.bin');
+    expect(sha256(emu.readFile('team/shared', 'artifacts/data/big_agent-01.bin') ?? Buffer.alloc(0))).toBe(sha256(bytes));
     await d.stop();
-  });
+  }, 120_000);
 });
 
 describe('hf-outbox sync --adopt', () => {

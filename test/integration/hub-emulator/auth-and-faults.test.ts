@@ -107,6 +107,21 @@ describe('hub emulator auth, faults and counters', () => {
     expect(emu.listPaths('agents/board')).toEqual(['note.txt']);
   });
 
+  it('holds xorb uploads unanswered until released, then lands the file', async () => {
+    const xorbs = emu.hold('xorb');
+    let done = false;
+    const pending = upload(WRITE).then(() => (done = true));
+    await xorbs.arrived();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(done).toBe(false);
+    expect(xorbs.waiting).toBe(1);
+    expect(emu.listPaths('agents/board')).toEqual([]);
+    xorbs.release();
+    await pending;
+    expect(xorbs.waiting).toBe(0);
+    expect(emu.listPaths('agents/board')).toEqual(['note.txt']);
+  });
+
   it('answers a rate-limit fault with 429, Retry-After and RateLimit headers', async () => {
     emu.addFault({ endpoint: 'tree', kind: 'rate-limit', retryAfterSeconds: 7 });
     const res = await fetch(`${emu.url}/api/buckets/agents/board/tree?recursive=true&expand=false`, {
