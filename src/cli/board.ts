@@ -2,12 +2,13 @@
  * `hf-outbox board`: lists the announcements in message_board/ of the bucket (either backend),
  * newest first. `--follow` keeps polling and prints each new message as it appears.
  */
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
-import { MESSAGE_BOARD_ROOT, formatBytes, parseMessage, type BoardMessage } from '../conventions/message.js';
-import type { BucketClient, RemoteEntry } from '../core/ports.js';
+import { formatBytes, type BoardMessage } from '../conventions/message.js';
+import type { BucketClient } from '../core/ports.js';
+import { BoardReader, MAX_MESSAGE_BYTES, byTimeDescending } from '../read/board.js';
 import type { CommandContext } from './context.js';
 
 export interface BoardOptions {
@@ -29,9 +30,8 @@ export interface BoardOptions {
 }
 
 export const DEFAULT_POLL_MS = 15_000;
-/** A message longer than this is read only this far (the board shows its head). */
-export const MAX_MESSAGE_BYTES = 1024 * 1024;
-const DOWNLOAD_CONCURRENCY = 8;
+export { MAX_MESSAGE_BYTES };
+export { forEachLimited, readCapped } from '../read/io.js';
 
 export async function runBoard(ctx: CommandContext, options: BoardOptions): Promise<number> {
   const out = options.out ?? process.stdout;
@@ -47,7 +47,7 @@ export async function runBoard(ctx: CommandContext, options: BoardOptions): Prom
     }
   }
   const bucket = options.bucket ?? (await openBucket(ctx.config, { fs: new NodeOutboxFs(), clock: systemClock, logger: ctx.logger }));
-  const cache = new Map<string, BoardMessage>();
+  const reader = new BoardReader(bucket, ctx.logger);
 
   const select = (all: BoardMessage[]) =>
     all.filter((m) => {
@@ -56,7 +56,7 @@ export async function runBoard(ctx: CommandContext, options: BoardOptions): Prom
       return true;
     });
 
-  const first = select(await readBoard(ctx, bucket, cache, options.signal));
+  const first = select(await reader.read(options.signal));
   const printed = new Set<string>();
   const newestFirst = [...first].sort(byTimeDescending);
   if (newestFirst.length === 0 && !options.json) {
@@ -73,7 +73,7 @@ export async function runBoard(ctx: CommandContext, options: BoardOptions): Prom
     if (!(await sleep(pollMs, options.signal))) break;
     let all: BoardMessage[];
     try {
-      all = await readBoard(ctx, bucket, cache, options.signal);
+      all = await reader.read(options.signal);
     } catch (error) {
       if (options.signal?.aborted) break;
       ctx.logger.warn({ err: (error as Error).message }, 'could not read the message board; trying again at the next poll');
@@ -87,44 +87,6 @@ export async function runBoard(ctx: CommandContext, options: BoardOptions): Prom
     }
   }
   return 0;
-}
-
-/** Every message on the board, parsed; files already read (same path and size) come from `cache`. */
-async function readBoard(
-  ctx: CommandContext,
-  bucket: BucketClient,
-  cache: Map<string, BoardMessage>,
-  signal: AbortSignal | undefined,
-): Promise<BoardMessage[]> {
-  const entries: RemoteEntry[] = [];
-  for await (const e of bucket.list(MESSAGE_BOARD_ROOT)) {
-    if (e.path.toLowerCase().endsWith('.md')) entries.push(e);
-  }
-  const keyOf = (e: RemoteEntry) => `${e.path}\n${e.sizeBytes}\n${e.xetHash ?? e.uploadedAt ?? ''}`;
-  const todo = entries.filter((e) => !cache.has(keyOf(e)));
-  await forEachLimited(todo, DOWNLOAD_CONCURRENCY, async (e) => {
-    try {
-      const bytes = await readCapped(await bucket.download(e.path, signal ? { signal } : {}), MAX_MESSAGE_BYTES);
-      const m = parseMessage(new TextDecoder().decode(bytes), e.path);
-      if (m.warning !== undefined) ctx.logger.warn({ path: e.path }, `message ${e.path}: ${m.warning}`);
-      if (m.timestamp === undefined && e.uploadedAt !== undefined) {
-        const uploaded = new Date(e.uploadedAt);
-        if (!Number.isNaN(uploaded.getTime())) m.timestamp = uploaded;
-      }
-      cache.set(keyOf(e), m);
-    } catch (error) {
-      if (signal?.aborted) throw error;
-      ctx.logger.warn({ path: e.path, err: (error as Error).message }, `could not read message ${e.path}; skipped`);
-    }
-  });
-  return entries.map((e) => cache.get(keyOf(e))).filter((m): m is BoardMessage => m !== undefined);
-}
-
-function byTimeDescending(a: BoardMessage, b: BoardMessage): number {
-  const ta = a.timestamp?.getTime() ?? 0;
-  const tb = b.timestamp?.getTime() ?? 0;
-  if (ta !== tb) return tb - ta;
-  return a.path < b.path ? 1 : a.path > b.path ? -1 : 0;
 }
 
 export function toJson(m: BoardMessage): Record<string, unknown> {
@@ -199,35 +161,6 @@ export function parseDuration(text: string): number {
     throw new Error(`"${text}" is not a duration; expected a number and a unit (s, m, h, d, w), e.g. 30m, 2h, 7d or 1h30m`);
   }
   return Math.round(total);
-}
-
-/** Reads a stream into memory, stopping (and destroying the stream) after `maxBytes`. */
-export async function readCapped(stream: Readable, maxBytes: number): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array);
-    chunks.push(b);
-    size += b.length;
-    if (size >= maxBytes) {
-      stream.destroy();
-      break;
-    }
-  }
-  const all = Buffer.concat(chunks);
-  return all.length > maxBytes ? all.subarray(0, maxBytes) : all;
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time. */
-export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
 }
 
 /** Resolves true after `ms`, or false as soon as the signal aborts. */

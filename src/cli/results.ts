@@ -7,10 +7,8 @@ import type { Writable } from 'node:stream';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
-import { readResult } from '../conventions/results.js';
-import type { BucketClient, RemoteEntry } from '../core/ports.js';
-import { splitExtension } from '../pipeline/naming.js';
-import { forEachLimited, readCapped } from './board.js';
+import type { BucketClient } from '../core/ports.js';
+import { RESULTS_PREFIX, ResultsReader, rankRows, type LeaderboardRow } from '../read/results.js';
 import type { CommandContext } from './context.js';
 
 export interface ResultsOptions {
@@ -23,53 +21,15 @@ export interface ResultsOptions {
   bucket?: BucketClient;
 }
 
-export interface LeaderboardRow {
-  rank: number;
-  score: number;
-  agentId: string;
-  experiment: string;
-  model: string | undefined;
-  timestamp: string | undefined;
-  path: string;
-}
-
-export const RESULTS_PREFIX = 'artifacts/results';
-/** Results files bigger than this are skipped (a leaderboard needs a few fields, not megabytes of predictions). */
-export const MAX_RESULTS_BYTES = 32 * 1024 * 1024;
+export { MAX_RESULTS_BYTES, RESULTS_PREFIX, agentFromFileName, rankRows, type LeaderboardRow } from '../read/results.js';
 
 export async function runResults(ctx: CommandContext, options: ResultsOptions): Promise<number> {
   const out = options.out ?? process.stdout;
   const bucket = options.bucket ?? (await openBucket(ctx.config, { fs: new NodeOutboxFs(), clock: systemClock, logger: ctx.logger }));
 
-  const entries: RemoteEntry[] = [];
-  for await (const e of bucket.list(RESULTS_PREFIX)) if (e.path.toLowerCase().endsWith('.json')) entries.push(e);
-
-  const rows: Array<Omit<LeaderboardRow, 'rank'>> = [];
-  let skipped = 0;
-  const skip = (path: string, reason: string) => {
-    skipped++;
-    ctx.logger.warn({ path, reason }, `skipping ${path}: ${reason}`);
-  };
-  await forEachLimited(entries, 8, async (e) => {
-    if (e.sizeBytes > MAX_RESULTS_BYTES) return skip(e.path, `larger than ${MAX_RESULTS_BYTES / 1024 / 1024} MiB`);
-    let bytes: Uint8Array;
-    try {
-      bytes = await readCapped(await bucket.download(e.path), MAX_RESULTS_BYTES + 1);
-    } catch (error) {
-      return skip(e.path, `could not be read (${(error as Error).message})`);
-    }
-    const read = readResult(bytes);
-    if (!read.ok) return skip(e.path, read.reason);
-    const { record } = read;
-    rows.push({
-      score: record.score,
-      agentId: record.agentId ?? agentFromFileName(e.path) ?? '?',
-      experiment: record.experiment,
-      model: record.model,
-      timestamp: record.timestamp,
-      path: e.path,
-    });
-  });
+  const { rows, skipped: skippedFiles } = await new ResultsReader(bucket).read();
+  for (const { path, reason } of skippedFiles) ctx.logger.warn({ path, reason }, `skipping ${path}: ${reason}`);
+  const skipped = skippedFiles.length;
 
   const needle = options.experiment?.toLowerCase();
   const kept = needle === undefined ? rows : rows.filter((r) => r.experiment.toLowerCase().includes(needle));
@@ -95,22 +55,6 @@ export async function runResults(ctx: CommandContext, options: ResultsOptions): 
   return 0;
 }
 
-/** Sorts best first and ranks with ties sharing a rank (1, 2, 2, 4). Ties list the older result first. */
-export function rankRows(rows: ReadonlyArray<Omit<LeaderboardRow, 'rank'>>, ascending: boolean): LeaderboardRow[] {
-  const sorted = [...rows].sort((a, b) => {
-    if (a.score !== b.score) return ascending ? a.score - b.score : b.score - a.score;
-    const ta = a.timestamp ?? '';
-    const tb = b.timestamp ?? '';
-    if (ta !== tb) return ta < tb ? -1 : 1;
-    return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
-  });
-  let rank = 0;
-  return sorted.map((r, i) => {
-    if (i === 0 || r.score !== sorted[i - 1]?.score) rank = i + 1;
-    return { rank, ...r };
-  });
-}
-
 export function formatTable(rows: readonly LeaderboardRow[]): string {
   const header = ['rank', 'score', 'agent_id', 'experiment', 'model', 'path'];
   const cells = rows.map((r) => [
@@ -128,13 +72,6 @@ export function formatTable(rows: readonly LeaderboardRow[]): string {
       .join('  ')
       .trimEnd();
   return `${[line(header), ...cells.map(line)].join('\n')}\n`;
-}
-
-/** `artifacts/results/gsm8k/eval_agent-02.json` → `agent-02` (the last `_` part of the name, per the conventions). */
-export function agentFromFileName(bucketPath: string): string | undefined {
-  const [stem] = splitExtension(bucketPath.slice(bucketPath.lastIndexOf('/') + 1));
-  const i = stem.lastIndexOf('_');
-  return i > 0 && i < stem.length - 1 ? stem.slice(i + 1) : undefined;
 }
 
 /** One line, no control characters, clipped with an ellipsis. */
