@@ -12,7 +12,7 @@ import type { BucketClient, Clock, OutboxFs } from './core/ports.js';
 import type { SettledFile, SettledUnit } from './core/types.js';
 import type { Logger } from './log.js';
 import { Announcer } from './pipeline/announce.js';
-import { compileRules, ignoredReason, mapPath, type CompiledRules } from './pipeline/naming.js';
+import { compileRules, ignoredReason, isOtherUnitFolder, mapPath, type CompiledRules } from './pipeline/naming.js';
 import { createBatchQueue, type BatchQueue } from './pipeline/queue.js';
 import { LARGE_FILE_BYTES, UploadStage, type UploadJob, type UploadedEvent } from './pipeline/upload.js';
 import { walk } from './pipeline/scan.js';
@@ -541,7 +541,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     if (stat.kind === 'file') {
       await add(unitPath);
     } else if (stat.kind === 'directory') {
-      for await (const entry of walk(this.#deps.fs, abs, (rel) => ignoredReason(`${unitPath}/${rel}`, this.rules) !== undefined)) {
+      // A run folder's step sub-folders are artifacts of their own: not part of the run folder's.
+      const skip = (rel: string) => ignoredReason(`${unitPath}/${rel}`, this.rules) !== undefined || isOtherUnitFolder(`${unitPath}/${rel}`, unitPath, this.rules);
+      for await (const entry of walk(this.#deps.fs, abs, skip)) {
         if (entry.kind === 'file') await add(`${unitPath}/${entry.relPath}`);
       }
     }

@@ -20,6 +20,8 @@ export interface PlanLine {
   local: string;
   remote?: string;
   sizeBytes?: number;
+  /** The artifact the file belongs to when that is a folder (`checkpoints/run1/checkpoint-100/`). */
+  artifact?: string;
   reason: string;
 }
 
@@ -54,18 +56,20 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; out
           continue;
         }
         const tracked = { localPath: local, unitPath: m.unitPath, bucketPath: m.bucketPath, sizeBytes: s.sizeBytes, mtimeMs: s.mtimeMs, ino: s.ino };
+        const artifact = m.unitKind === 'directory' ? { artifact: `${m.unitPath}/` } : {};
         const record = state?.get(local);
         const invalid = isResultsPath(local) ? await resultsProblem(path.join(config.outbox, ...local.split('/')), s.sizeBytes, config.agentId) : undefined;
         if (state?.isDelivered(tracked)) {
-          lines.push({ action: 'up-to-date', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, reason: 'this version is in the bucket' });
+          lines.push({ action: 'up-to-date', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, ...artifact, reason: 'this version is in the bucket' });
         } else if (invalid !== undefined) {
-          lines.push({ action: 'rejected', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, reason: invalid });
+          lines.push({ action: 'rejected', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, ...artifact, reason: invalid });
         } else {
           const line: PlanLine = {
             action: 'upload',
             local,
             remote: m.bucketPath,
             sizeBytes: s.sizeBytes,
+            ...artifact,
             reason: record === undefined ? 'new' : record.uploaded ? 'changed since the last upload' : `not delivered yet (${record.state})`,
           };
           lines.push(line);
@@ -117,5 +121,6 @@ async function markConflicts(ctx: CommandContext, fs: NodeOutboxFs, uploads: Pla
 function formatLine(l: PlanLine): string {
   const target = l.remote === undefined ? '' : ` → ${l.remote}`;
   const size = l.sizeBytes === undefined ? '' : ` (${l.sizeBytes} bytes)`;
-  return `${l.action.padEnd(10)} ${l.local}${target}${size}  [${l.reason}]\n`;
+  const artifact = l.artifact === undefined ? '' : `; artifact ${l.artifact}`;
+  return `${l.action.padEnd(10)} ${l.local}${target}${size}  [${l.reason}${artifact}]\n`;
 }

@@ -241,10 +241,10 @@ export class Announcer {
       if (e.kind === 'directory' && m.unitKind === 'directory' && m.unitPath === rel) refs.set(rel, { unitPath: rel, unitKind: 'directory' });
       if (e.kind === 'file') refs.set(rel, { unitPath: m.unitPath, unitKind: m.unitKind });
     }
-    const segments = notePath.split('/');
-    if (segments.length >= 3 && this.#d.rules.unitCategories.includes(segments[0] as string)) {
-      const unit = `${segments[0]}/${segments[1]}`;
-      refs.set(unit, { unitPath: unit, unitKind: 'directory' });
+    // The unit folder the note sits in (a run folder's checkpoint sub-folder is a unit of its own).
+    const enclosing = mapPath(`${dir}/x`, this.#d.rules);
+    if (dir !== '.' && enclosing.kind === 'file' && enclosing.unitKind === 'directory' && notePath.startsWith(`${enclosing.unitPath}/`)) {
+      refs.set(enclosing.unitPath, { unitPath: enclosing.unitPath, unitKind: 'directory' });
     }
     return [...refs.values()];
   }

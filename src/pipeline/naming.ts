@@ -41,7 +41,30 @@ const TEMP_PATTERNS: ReadonlyArray<[RegExp, string]> = [
   [/~$/, 'editor backup file'],
   [/^#.*#$/, 'editor autosave file'],
   [/^\.hf-outbox-/, "hf-outbox's own temporary file"],
+  // Staging folders that training stacks write and then rename into place once complete:
+  // transformers' `tmp-checkpoint-N` (4.36–4.37), Orbax's `<step>.orbax-checkpoint-tmp-<time>`.
+  [/^tmp-checkpoint-\d+$/i, 'staging folder (published once renamed into place)'],
+  [/\.orbax-checkpoint-tmp-\d+$/i, 'staging folder (published once renamed into place)'],
 ];
+
+/**
+ * A checkpoint sub-folder of a run folder: `checkpoint-100` (transformers Trainer, Accelerate's
+ * `checkpoint_3`), `step_500`, `global_step500` (DeepSpeed), `epoch_2`, `iter_1000`, `ckpt-7`, or a
+ * bare step number (Orbax's CheckpointManager writes `<dir>/<step>/`).
+ */
+const STEP_FOLDER = /^(?:(?:checkpoint|ckpt|step|global_step|epoch|iter|iteration)[-_]?\d+|\d+)$/i;
+
+/** True for a folder name a training stack gives one saved step (`checkpoint-100`, `global_step500`, `500`). */
+export function isStepFolderName(name: string): boolean {
+  return STEP_FOLDER.test(name);
+}
+
+/** The step number a step-folder name carries (`checkpoint-100` → 100), or undefined. */
+export function stepOfFolderName(name: string): number | undefined {
+  if (!STEP_FOLDER.test(name)) return undefined;
+  const digits = /(\d+)$/.exec(name)?.[1];
+  return digits === undefined ? undefined : Number(digits);
+}
 
 /** Characters the Hub client cannot carry in a URL path (it does not percent-encode them). */
 const UNSAFE_CHARACTERS = /[?#%\\\u0000-\u001f\u007f]/u;
@@ -158,20 +181,38 @@ export function mapPath(relPath: string, rules: CompiledRules): Mapping {
 
   const [category] = segments;
   if (segments.length >= 3 && category !== undefined && rules.unitCategories.includes(category)) {
+    // The folder under the category carries the agent id; below it, names are kept.
     const unitDir = segments[1] as string;
     const bucketDir = withAgentId(unitDir, rules.agentId);
-    const unitBucketPath = [BUCKET_ARTIFACTS_ROOT, category, bucketDir].join('/');
-    return checkLength({
-      kind: 'file',
-      unitPath: `${category}/${unitDir}`,
-      unitKind: 'directory',
-      unitBucketPath,
-      bucketPath: [unitBucketPath, ...segments.slice(2)].join('/'),
-    });
+    const folderBucketPath = [BUCKET_ARTIFACTS_ROOT, category, bucketDir].join('/');
+    const bucketPath = [folderBucketPath, ...segments.slice(2)].join('/');
+    // A run folder's step sub-folders (`checkpoints/run1/checkpoint-100/…`) are artifacts of their
+    // own; everything else in the run folder (logs, README, `runs/`) stays the run folder's artifact.
+    const sub = segments[2] as string;
+    if (segments.length >= 4 && !isStepFolderName(unitDir) && isStepFolderName(sub)) {
+      return checkLength({
+        kind: 'file',
+        unitPath: `${category}/${unitDir}/${sub}`,
+        unitKind: 'directory',
+        unitBucketPath: `${folderBucketPath}/${sub}`,
+        bucketPath,
+      });
+    }
+    return checkLength({ kind: 'file', unitPath: `${category}/${unitDir}`, unitKind: 'directory', unitBucketPath: folderBucketPath, bucketPath });
   }
 
   const bucketPath = [BUCKET_ARTIFACTS_ROOT, ...segments.slice(0, -1), withAgentId(name, rules.agentId)].join('/');
   return checkLength({ kind: 'file', unitPath: relPath, unitKind: 'file', unitBucketPath: bucketPath, bucketPath });
+}
+
+/**
+ * The unit folders a unit folder holds apart from itself: for a run folder (`checkpoints/run1`), its
+ * step sub-folders are their own artifacts, so a walk of the run folder's artifact skips them.
+ * True when `relDir` (a folder inside a unit) belongs to another unit than `unitPath`.
+ */
+export function isOtherUnitFolder(relDir: string, unitPath: string, rules: CompiledRules): boolean {
+  const m = mapPath(`${relDir}/x`, rules);
+  return m.kind === 'file' && m.unitPath !== unitPath && m.unitPath.startsWith(`${unitPath}/`);
 }
 
 /** The artifact (unit) a path belongs to, or undefined for paths that are not artifacts. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileRules, mapPath, splitExtension, withAgentId } from '../../src/pipeline/naming.js';
+import { compileRules, isOtherUnitFolder, mapPath, splitExtension, withAgentId } from '../../src/pipeline/naming.js';
 
 const rules = compileRules({ agentId: 'agent-01', unitCategories: ['checkpoints'], ignore: ['**/wandb/**', '*.lock'] });
 
@@ -54,6 +54,44 @@ describe('mapPath maps outbox paths to the agent-id bucket names of the conventi
       bucketPath: 'artifacts/checkpoints/lora_r16_ep3_agent-01/adapter_model.safetensors',
     });
   });
+
+  it('publishes each checkpoint sub-folder of a run folder as an artifact of its own', () => {
+    expect(mapPath('checkpoints/run1/checkpoint-100/model.safetensors', rules)).toEqual({
+      kind: 'file',
+      unitPath: 'checkpoints/run1/checkpoint-100',
+      unitKind: 'directory',
+      unitBucketPath: 'artifacts/checkpoints/run1_agent-01/checkpoint-100',
+      bucketPath: 'artifacts/checkpoints/run1_agent-01/checkpoint-100/model.safetensors',
+    });
+    for (const step of ['step_500', 'global_step500', 'epoch_2', 'checkpoint_3', 'iter-7', '1200']) {
+      expect(mapPath(`checkpoints/run1/${step}/a/b.pt`, rules)).toMatchObject({
+        unitPath: `checkpoints/run1/${step}`,
+        bucketPath: `artifacts/checkpoints/run1_agent-01/${step}/a/b.pt`,
+      });
+    }
+  });
+
+  it("keeps a run folder's own files (logs, README, runs/) as the run folder's artifact", () => {
+    for (const local of ['checkpoints/run1/README.md', 'checkpoints/run1/runs/events.out', 'checkpoints/run1/best/model.safetensors']) {
+      expect(mapPath(local, rules)).toMatchObject({ unitPath: 'checkpoints/run1', unitBucketPath: 'artifacts/checkpoints/run1_agent-01' });
+    }
+    expect(isOtherUnitFolder('checkpoints/run1/checkpoint-100', 'checkpoints/run1', rules)).toBe(true);
+    expect(isOtherUnitFolder('checkpoints/run1/runs', 'checkpoints/run1', rules)).toBe(false);
+  });
+
+  it('keeps a step-named folder directly under the category whole, its sub-folders included', () => {
+    expect(mapPath('checkpoints/checkpoint-100/global_step100/mp_rank_00_model_states.pt', rules)).toMatchObject({
+      unitPath: 'checkpoints/checkpoint-100',
+      bucketPath: 'artifacts/checkpoints/checkpoint-100_agent-01/global_step100/mp_rank_00_model_states.pt',
+    });
+  });
+
+  it.each(['checkpoints/run1/tmp-checkpoint-400/model.safetensors', 'checkpoints/run1/100.orbax-checkpoint-tmp-1700000000/x', 'checkpoints/ckpt.tmp/x.pt'])(
+    'never publishes the staging folder %s',
+    (local) => {
+      expect(mapPath(local, rules)).toMatchObject({ kind: 'ignored', reason: expect.stringMatching(/staging|temporary/) });
+    },
+  );
 
   it('reads X.note.md as an announcement of X, never as an artifact', () => {
     expect(mapPath('scripts/train_lora.note.md', rules)).toEqual({ kind: 'note', announces: 'scripts/train_lora' });
