@@ -17,6 +17,8 @@ import { createBatchQueue, type BatchQueue } from './pipeline/queue.js';
 import { LARGE_FILE_BYTES, UploadStage, type UploadJob, type UploadedEvent } from './pipeline/upload.js';
 import { walk } from './pipeline/scan.js';
 import { createSettler, type Settler, type UnitSnapshot } from './pipeline/settle.js';
+import { chooseWatchMode, detectFsType, hex, type FsTypeInfo } from './pipeline/fs-type.js';
+import { pollOutbox } from './pipeline/poll.js';
 import { watchOutbox, type WatchEvent, type Watcher } from './pipeline/watch.js';
 import type { StateStore, TrackedFile } from './state/store.js';
 
@@ -28,6 +30,10 @@ export interface OutboxDeps {
   logger: Logger;
   /** The watcher factory; one inotify watch per folder by default, a scripted one in tests. */
   watch?: typeof watchOutbox;
+  /** The polling watcher factory (watch mode poll). */
+  poll?: typeof pollOutbox;
+  /** The outbox's file system type (statfs), which watch mode auto goes by. */
+  fsType?: (absPath: string) => Promise<FsTypeInfo>;
 }
 
 export interface OutboxOptions {
@@ -193,7 +199,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    */
   reconfigure(next: Config): { applied: string[]; needRestart: string[] } {
     const live = ['settleMs', 'settleTimeoutMs', 'ignore', 'autoAnnounce', 'rescanIntervalMs', 'shutdownGraceMs', 'logLevel'] as const;
-    const fixed = ['outbox', 'bucket', 'agentId', 'stateDir', 'hubUrl', 'tokenFile', 'unitCategories', 'categories', 'concurrency', 'maxRequestsPerSecond', 'maxUploadBytesPerSecond', 'createBucket'] as const;
+    const fixed = ['outbox', 'bucket', 'agentId', 'stateDir', 'hubUrl', 'tokenFile', 'unitCategories', 'categories', 'concurrency', 'maxRequestsPerSecond', 'maxUploadBytesPerSecond', 'createBucket', 'watchMode', 'pollIntervalMs'] as const;
     const differs = (k: keyof Config) => JSON.stringify(this.#config[k]) !== JSON.stringify(next[k]);
     const applied = live.filter(differs);
     const needRestart = fixed.filter(differs);
@@ -296,11 +302,18 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   /** Starts the watcher; resolves once it watches every folder of the outbox. */
   async watch(): Promise<void> {
-    this.#watcher = (this.#deps.watch ?? watchOutbox)(this.config.outbox, {
-      isIgnored: (rel) => ignoredReason(rel, this.rules) !== undefined,
-      onEvent: (event) => this.#onWatchEvent(event),
-      onError: (error) => this.#onWatchError(error),
-    });
+    const { outbox, watchMode, pollIntervalMs } = this.config;
+    const choice = chooseWatchMode(watchMode, await (this.#deps.fsType ?? detectFsType)(outbox), pollIntervalMs);
+    this.#log[choice.warn ? 'warn' : 'info']({ watchMode: choice.mode, fsType: choice.fs.name, fsMagic: hex(choice.fs.magic) }, choice.explanation);
+    const options = {
+      isIgnored: (rel: string) => ignoredReason(rel, this.rules) !== undefined,
+      onEvent: (event: WatchEvent) => this.#onWatchEvent(event),
+      onError: (error: Error) => this.#onWatchError(error),
+    };
+    this.#watcher =
+      choice.mode === 'poll'
+        ? (this.#deps.poll ?? pollOutbox)(outbox, { ...options, fs: this.#deps.fs, clock: this.#deps.clock, intervalMs: pollIntervalMs, fullPass: () => this.scan() })
+        : (this.#deps.watch ?? watchOutbox)(outbox, options);
     await this.#watcher.ready;
   }
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as v from 'valibot';
-import { FALLBACK_AGENT_ID, LOG_LEVELS, OPTIONS, envName, flagName, type OptionName, type OptionSpec } from './schema.js';
+import { FALLBACK_AGENT_ID, LOG_LEVELS, WATCH_MODES, OPTIONS, envName, flagName, type OptionName, type OptionSpec } from './schema.js';
 
 export type BucketTarget =
   | { kind: 'local'; root: string; uri: string }
@@ -24,6 +24,8 @@ export interface Config {
   concurrency: number;
   rescanIntervalMs: number;
   shutdownGraceMs: number;
+  watchMode: (typeof WATCH_MODES)[number];
+  pollIntervalMs: number;
   maxRequestsPerSecond: number;
   maxUploadBytesPerSecond: number;
   unitCategories: readonly string[];
@@ -102,6 +104,8 @@ export function parseConfig(input: ParseInput): ParseResult {
     concurrency: values.concurrency as number,
     rescanIntervalMs: values.rescanIntervalMs as number,
     shutdownGraceMs: values.shutdownGraceMs as number,
+    watchMode: values.watchMode as Config['watchMode'],
+    pollIntervalMs: values.pollIntervalMs as number,
     maxRequestsPerSecond: values.maxRequestsPerSecond as number,
     maxUploadBytesPerSecond: values.maxUploadBytesPerSecond as number,
     unitCategories: values.unitCategories as string[],

@@ -7,6 +7,7 @@ import * as v from 'valibot';
 
 export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const WATCH_MODES = ['auto', 'events', 'poll'] as const;
 
 /** Used only for a local-folder bucket when no id was given, with a warning. */
 export const FALLBACK_AGENT_ID = 'agent-local';
@@ -103,6 +104,20 @@ export const OPTIONS = {
     description: 'Full rescan of the outbox on this interval (jittered ±25%), in case the watcher missed events.',
     defaultText: '3600000',
     schema: v.optional(wholeNumber(10_000, 7 * 24 * 3600 * 1000), 3_600_000),
+  },
+  watchMode: {
+    kind: 'string',
+    description:
+      'How changes are noticed: events (inotify, one watch per folder), poll (stat every folder each poll interval; sees what other hosts write to a network file system), or auto (poll on NFS, Lustre, GPFS, BeeGFS, CIFS/SMB, FUSE, 9p, Ceph; events elsewhere).',
+    defaultText: 'auto',
+    schema: v.optional(v.picklist(WATCH_MODES, `expected one of ${WATCH_MODES.join(', ')}`), 'auto'),
+  },
+  pollIntervalMs: {
+    kind: 'integer',
+    description:
+      'In poll mode, folders are checked this often: a new file or folder is seen within one interval. Files rewritten in place under the same name are found by a full pass, every minute or less often (at most 2% of a core).',
+    defaultText: '2000',
+    schema: v.optional(wholeNumber(100, 3_600_000), 2000),
   },
   maxRequestsPerSecond: {
     kind: 'integer',

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { LocalFolderBucket } from '../../src/adapters/local-bucket.js';
 import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
 import { systemClock } from '../../src/adapters/system-clock.js';
-import { parseConfig, type Config } from '../../src/config/parse.js';
+import { parseConfig, type Config, type RawSettings } from '../../src/config/parse.js';
 import { Outbox, type OutboxDeps } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
 import { StateStore } from '../../src/state/store.js';
@@ -12,7 +12,7 @@ import { tmpDir } from './tmp.js';
 /** A watcher that never reports anything: the test drives the daemon through scans. */
 export const noWatcher: NonNullable<OutboxDeps['watch']> = () => ({ ready: Promise.resolve(), close: async () => undefined });
 
-export function localWorkspace(): {
+export function localWorkspace(settings: RawSettings = {}): {
   root: string;
   outbox: string;
   bucketDir: string;
@@ -23,7 +23,7 @@ export function localWorkspace(): {
   const root = tmpDir();
   const outbox = path.join(root, 'outbox');
   const bucketDir = path.join(root, 'bucket');
-  const parsed = parseConfig({ flags: { outbox, bucket: bucketDir, agentId: 'agent-01', settleMs: 0 }, env: {}, file: undefined, cwd: root, homeDir: root });
+  const parsed = parseConfig({ flags: { outbox, bucket: bucketDir, agentId: 'agent-01', settleMs: 0, ...settings }, env: {}, file: undefined, cwd: root, homeDir: root });
   if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
   const config = parsed.config;
   const open = (deps: Partial<OutboxDeps> = {}) => {

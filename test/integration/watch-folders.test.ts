@@ -1,5 +1,6 @@
 /**
- * The watcher (one inotify watch per folder) on a real file system: it must see files in folders
+ * The watcher on a real file system, in both watch modes (events: one inotify watch per folder;
+ * poll: folder stats every interval, as on a network file system): it must see files in folders
  * that appear after it started (created, moved in, nested), follow renamed and removed folders,
  * leave ignored folders alone, and stay quiet once closed. Then the daemon on it: a checkpoint
  * folder moved in whole lands, and a removed folder is recorded as gone locally.
@@ -8,7 +9,10 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { watchOutbox, type WatchEvent, type Watcher } from '../../src/pipeline/watch.js';
+import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
+import { systemClock } from '../../src/adapters/system-clock.js';
+import { pollOutbox } from '../../src/pipeline/poll.js';
+import { watchOutbox, type WatchEvent, type WatchOptions, type Watcher } from '../../src/pipeline/watch.js';
 import { tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
 import { localWorkspace } from '../helpers/local-workspace.js';
 
@@ -20,23 +24,31 @@ async function until(what: string, ok: () => boolean, timeoutMs = 5_000): Promis
   }
 }
 
-function recorder(root: string): { events: WatchEvent[]; errors: Error[]; watcher: Watcher; has(type: WatchEvent['type'], relPath: string): boolean } {
+type Mode = 'events' | 'poll';
+/** Poll interval of these tests: short, so the waits stay short. */
+const POLL_MS = 100;
+
+function recorder(root: string, mode: Mode): { events: WatchEvent[]; errors: Error[]; watcher: Watcher; has(type: WatchEvent['type'], relPath: string): boolean } {
   const events: WatchEvent[] = [];
   const errors: Error[] = [];
-  const watcher = watchOutbox(root, {
+  const options: WatchOptions = {
     isIgnored: (rel) => rel.split('/').some((s) => s.startsWith('.')),
     onEvent: (e) => events.push(e),
     onError: (e) => errors.push(e),
-  });
+  };
+  const watcher =
+    mode === 'events'
+      ? watchOutbox(root, options)
+      : pollOutbox(root, { ...options, fs: new NodeOutboxFs(), clock: systemClock, intervalMs: POLL_MS });
   return { events, errors, watcher, has: (type, relPath) => events.some((e) => e.type === type && e.relPath === relPath) };
 }
 
-describe('watching folders', () => {
+describe.each(['events', 'poll'] as const)('watching folders (watch mode %s)', (mode) => {
   it('reports files in folders that existed, were created later (nested), or were moved in', async () => {
     const root = tmpDir();
     const outbox = path.join(root, 'outbox');
     await writeTree(outbox, { 'data/old/a.bin': 'a', '.git/x': 'x' });
-    const w = recorder(outbox);
+    const w = recorder(outbox, mode);
     try {
       await w.watcher.ready;
       expect(w.events).toEqual([]);
@@ -70,7 +82,7 @@ describe('watching folders', () => {
     const root = tmpDir();
     const outbox = path.join(root, 'outbox');
     await writeTree(outbox, { 'data/x/in/a.bin': 'a' });
-    const w = recorder(outbox);
+    const w = recorder(outbox, mode);
     try {
       await w.watcher.ready;
       await rename(path.join(outbox, 'data/x'), path.join(outbox, 'data/y'));
@@ -98,7 +110,7 @@ describe('watching folders', () => {
   });
 
   it('the daemon publishes a checkpoint folder moved in whole, and records a removed folder as gone locally', async () => {
-    const ws = localWorkspace();
+    const ws = localWorkspace({ watchMode: mode, pollIntervalMs: POLL_MS });
     const { root, outbox, bucketDir } = ws;
     await writeTree(outbox, { 'data/old/keep.bin': 'keep' });
     const { daemon, state } = ws.open();
