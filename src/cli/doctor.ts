@@ -24,6 +24,7 @@ import type { Config, RawSettings } from '../config/parse.js';
 import { OutboxError, isErrnoException } from '../core/errors.js';
 import type { BucketClient } from '../core/ports.js';
 import { createLogger } from '../log.js';
+import { chooseWatchMode, detectFsType, type FsTypeInfo, type WatchModeChoice } from '../pipeline/fs-type.js';
 import { MIGRATIONS } from '../state/migrations.js';
 import { STATE_FILE } from '../state/store.js';
 import type { CommandContext } from './context.js';
@@ -31,7 +32,7 @@ import { stateIdentity } from './context.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
-export type CheckName = 'config' | 'token' | 'token-owner' | 'bucket' | 'outbox' | 'inotify' | 'disk' | 'state';
+export type CheckName = 'config' | 'token' | 'token-owner' | 'bucket' | 'outbox' | 'filesystem' | 'inotify' | 'disk' | 'state';
 
 export interface CheckResult {
   check: CheckName;
@@ -53,6 +54,8 @@ export interface DoctorOptions {
   httpTimeoutMs?: number;
   /** For tests: the file holding the inotify watch limit. @default /proc/sys/fs/inotify/max_user_watches */
   inotifyLimitFile?: string;
+  /** For tests: the outbox's file system type. @default statfs of the outbox */
+  fsType?: (absPath: string) => Promise<FsTypeInfo>;
 }
 
 const MIB = 1024 * 1024;
@@ -123,7 +126,12 @@ export async function runDoctor(ctx: CommandContext, options: DoctorOptions): Pr
 
   const outbox = await checkOutbox(config.outbox);
   add(outbox.result);
-  if (outbox.readable) add(await checkInotify(config.outbox, options.inotifyLimitFile ?? INOTIFY_LIMIT_FILE));
+  if (outbox.readable) {
+    const choice = chooseWatchMode(config.watchMode, await (options.fsType ?? detectFsType)(config.outbox), config.pollIntervalMs);
+    add(checkFilesystem(choice));
+    // Polling takes no inotify watches.
+    if (choice.mode === 'events') add(await checkInotify(config.outbox, options.inotifyLimitFile ?? INOTIFY_LIMIT_FILE));
+  }
   add(await checkDisk(config.stateDir));
   add(checkState(config));
 
@@ -229,6 +237,13 @@ async function checkOutbox(outbox: string): Promise<{ result: CheckResult; reada
     };
   }
   return { result: { check: 'outbox', status: 'ok', detail: `${outbox} exists and is readable` }, readable: true };
+}
+
+/** Which file system the outbox is on, and so how changes are noticed (watch mode auto polls network file systems). */
+function checkFilesystem(choice: WatchModeChoice): CheckResult {
+  // NFS clients cache folder attributes (acdirmin/acdirmax: 30-60 s unless mounted otherwise), which no poller can see past.
+  const nfs = choice.fs.magic === 0x6969 && choice.mode === 'poll' ? '; NFS caches folder attributes (acdirmax, 60 s by default): mount with actimeo=2 or less to see new files within the interval' : '';
+  return { check: 'filesystem', status: choice.warn ? 'warn' : 'ok', detail: `${choice.explanation}${nfs}` };
 }
 
 /**

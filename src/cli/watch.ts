@@ -2,7 +2,7 @@
  * `hf-outbox watch`: the long-running daemon. Signals: SIGTERM/SIGINT drain and exit 0;
  * SIGHUP reloads the configuration (a bad one is reported and the running one kept) and retries
  * failed uploads now. Under systemd (Type=notify) it reports READY=1 after the first scan,
- * STOPPING=1 on shutdown, and pings the watchdog.
+ * RELOADING=1 … READY=1 around a reload, STOPPING=1 on shutdown, and pings the watchdog.
  */
 import { stat } from 'node:fs/promises';
 import { loadConfig } from '../config/load.js';
@@ -51,7 +51,15 @@ export async function runWatch(ctx: CommandContext, flags: RawSettings = {}): Pr
     await outbox.watch();
     const { files } = await outbox.scan();
     outbox.startHousekeeping();
-    process.on('SIGHUP', () => void reload(ctx, flags, outbox));
+    // One reload at a time; under systemd, RELOADING=1 … READY=1 around it (ExecReload= sends the SIGHUP).
+    let reloads = Promise.resolve();
+    process.on('SIGHUP', () => {
+      reloads = reloads.then(async () => {
+        await notifier.reloading('reloading the configuration');
+        await reload(ctx, flags, outbox);
+        await notifier.ready(`watching ${config.outbox} → ${config.bucket.uri}`);
+      });
+    });
     logger.info(
       { outbox: config.outbox, bucket: config.bucket.uri, stateDir: config.stateDir, files },
       'watching the outbox (Ctrl-C to stop)',

@@ -1,6 +1,7 @@
 /**
  * The systemd notify protocol (sd_notify(3)) for `Type=notify` units: READY=1 once the first scan
- * is done, STATUS= lines, STOPPING=1 on shutdown and WATCHDOG=1 keep-alive pings.
+ * is done, STATUS= lines, RELOADING=1 … READY=1 around a reload (SIGHUP, which the units'
+ * `ExecReload=` sends), STOPPING=1 on shutdown and WATCHDOG=1 keep-alive pings.
  *
  * How a message is sent, and why: Node cannot open the AF_UNIX SOCK_DGRAM socket that
  * $NOTIFY_SOCKET names, so each message is handed to systemd's own `systemd-notify` helper,
@@ -40,6 +41,11 @@ export interface ServiceNotifier {
   ready(status?: string): Promise<boolean>;
   /** STATUS=: one line shown by `systemctl status`. */
   status(text: string): Promise<boolean>;
+  /**
+   * RELOADING=1 with MONOTONIC_USEC= (CLOCK_MONOTONIC, which systemd 253+ requires of it; older
+   * ones ignore it): a reload has begun; systemd shows the unit as "reloading" until the next READY=1.
+   */
+  reloading(status?: string): Promise<boolean>;
   /** STOPPING=1 (with STATUS= when given): shutdown has begun. */
   stopping(status?: string): Promise<boolean>;
   /** WATCHDOG=1: one keep-alive ping. */
@@ -140,6 +146,8 @@ export function createNotifier(env: NodeJS.ProcessEnv = process.env, deps: Notif
     watchdogIntervalMs,
     ready: (status) => send(withStatus('READY=1', status)),
     status: (text) => send([`STATUS=${oneLine(text)}`]),
+    // process.hrtime is libuv's uv_hrtime: CLOCK_MONOTONIC on Linux, the clock sd_notify(3) asks for.
+    reloading: (status) => send([...withStatus('RELOADING=1', status), `MONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`]),
     stopping: (status) => send(withStatus('STOPPING=1', status)),
     watchdog: () => send(['WATCHDOG=1']),
     startWatchdog() {

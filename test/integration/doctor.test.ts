@@ -12,6 +12,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { runDoctor, runDoctorCommand, type CheckResult, type DoctorOptions } from '../../src/cli/doctor.js';
 import { loadContext, stateIdentity } from '../../src/cli/context.js';
 import type { RawSettings } from '../../src/config/parse.js';
+import { classifyFsType } from '../../src/pipeline/fs-type.js';
 import { MIGRATIONS } from '../../src/state/migrations.js';
 import { STATE_FILE, StateStore } from '../../src/state/store.js';
 import { READ_TOKEN, WRITE_TOKEN, startEmulator, writeTokenFile } from '../helpers/hub.js';
@@ -83,7 +84,7 @@ async function fakeWhoami(status: number, body: unknown): Promise<{ url: string;
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
 }
 
-const STATUS_ORDER = ['config', 'token', 'bucket', 'outbox', 'inotify', 'disk', 'state'];
+const STATUS_ORDER = ['config', 'token', 'bucket', 'outbox', 'filesystem', 'inotify', 'disk', 'state'];
 
 describe('hf-outbox doctor on a local-folder bucket', () => {
   it('passes a healthy setup: every check ok, the state database read-only with its schema', async () => {
@@ -162,6 +163,22 @@ describe('hf-outbox doctor on a local-folder bucket', () => {
     expect(r.code).toBe(0);
   });
 
+  it('names the outbox\'s file system and how it is watched: polling on NFS (no inotify check), a warning when events are forced there', async () => {
+    const t = localSetup();
+    await mkdir(t.outbox);
+    const local = await doctor(t.flags);
+    expect(local.get('filesystem')).toEqual({ check: 'filesystem', status: 'ok', detail: expect.stringMatching(/^the outbox is on .+ \(statfs type 0x[0-9A-F]{4,8}\), a local file system; watching it with inotify/) as unknown });
+    const nfs = { fsType: async () => classifyFsType(0x6969) };
+    const polled = await doctor(t.flags, nfs);
+    expect(polled.get('filesystem')?.status).toBe('ok');
+    expect(polled.get('filesystem')?.detail).toMatch(/^the outbox is on nfs \(statfs type 0x6969\), a network or cluster file system: .*; polling its folders every 2 s; NFS caches folder attributes .*actimeo=/);
+    expect(polled.get('inotify')).toBeUndefined();
+    const forced = await doctor({ ...t.flags, watchMode: 'events' }, nfs);
+    expect(forced.get('filesystem')?.status).toBe('warn');
+    expect(forced.get('filesystem')?.detail).toMatch(/--watch-mode events was asked for, so those are found only by the full rescan/);
+    expect(forced.code).toBe(0);
+  });
+
   it('warns past half of the inotify watch limit and fails past all of it, with the sysctl to raise it', async () => {
     const t = localSetup();
     await writeTree(t.outbox, { 'a/1/x': '', 'a/2/x': '', 'b/x': '' }); // outbox, a, a/1, a/2, b: 5 folders
@@ -224,7 +241,7 @@ describe('hf-outbox doctor on an hf:// bucket (Hub emulator)', () => {
     const t = await hubSetup();
     const r = await doctor(t.flags);
     expect(r.code, r.text).toBe(0);
-    expect(r.checks.map((c) => c.check)).toEqual(['config', 'token', 'token-owner', 'bucket', 'outbox', 'inotify', 'disk', 'state']);
+    expect(r.checks.map((c) => c.check)).toEqual(['config', 'token', 'token-owner', 'bucket', 'outbox', 'filesystem', 'inotify', 'disk', 'state']);
     expect(r.get('token')).toEqual({ check: 'token', status: 'ok', detail: `found in ${t.tokenFile}` });
     expect(r.get('token-owner')).toEqual({ check: 'token-owner', status: 'ok', detail: 'token "emulator token" belongs to user emulator-user, role write' });
     expect(r.get('bucket')).toEqual({ check: 'bucket', status: 'ok', detail: 'hf://buckets/team/shared exists and accepts writes' });

@@ -81,6 +81,31 @@ describe.skipIf(!hasNotifyTools())('lifecycle under systemd (Type=notify)', () =
   });
 });
 
+describe.skipIf(!hasNotifyTools())('systemctl reload (ExecReload= sends SIGHUP)', () => {
+  it('reports RELOADING=1, reloads the config, then READY=1 again; an invalid config is refused and READY=1 still follows', async () => {
+    const root = tmpDir();
+    const receiver = await new Receiver(path.join(root, 'notify.sock')).ready();
+    const configFile = path.join(root, 'hf-outbox.yaml');
+    const base = `outbox: ${path.join(root, 'outbox')}\nbucket: ${path.join(root, 'bucket')}\nstate-dir: ${path.join(root, 'state')}\nagent-id: agent-01\n`;
+    await writeFile(configFile, base);
+    const d = new Daemon(['watch', '--config', configFile], { env: cleanEnv({ NOTIFY_SOCKET: receiver.address }) });
+    await waitFor(() => receiver.count('READY=1') === 1, 20_000, 'READY=1');
+    await writeFile(configFile, `${base}settle-ms: 50\n`);
+    d.child.kill('SIGHUP');
+    await waitFor(() => receiver.count('READY=1') === 2, 20_000, 'READY=1 after the reload');
+    expect(d.logs.some((l) => l.msg === 'SIGHUP: configuration reloaded')).toBe(true);
+    await writeFile(configFile, `${base}settle-ms: soon\n`);
+    d.child.kill('SIGHUP');
+    await waitFor(() => receiver.count('READY=1') === 3, 20_000, 'READY=1 after the refused reload');
+    expect(d.logs.some((l) => /SIGHUP: the new configuration is invalid; still running on the previous one/.test(l.msg))).toBe(true);
+    // Each reload is bracketed: RELOADING=1 (with the monotonic time systemd 253+ asks for) before its READY=1.
+    const order = receiver.messages.map((m) => m[0]).filter((f) => f === 'READY=1' || f === 'RELOADING=1');
+    expect(order).toEqual(['READY=1', 'RELOADING=1', 'READY=1', 'RELOADING=1', 'READY=1']);
+    expect(receiver.messages.filter((m) => m[0] === 'RELOADING=1').every((m) => m.some((f) => /^MONOTONIC_USEC=\d+$/.test(f)))).toBe(true);
+    expect(await d.stop('SIGTERM')).toBe(0);
+  });
+});
+
 function hasNotifyTools(): boolean {
   const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
   return has('systemd-notify') && has('python3');

@@ -60,6 +60,23 @@ describe.skipIf(!HAS_NOTIFY)('sd_notify through systemd-notify (real datagram so
     expect(errors).toEqual([]);
   });
 
+  it('sends RELOADING=1 with MONOTONIC_USEC from CLOCK_MONOTONIC, then READY=1 when the reload is done', async () => {
+    const rx = await pathReceiver();
+    const { errors, deps } = collectErrors();
+    const n = createNotifier({ NOTIFY_SOCKET: rx.address, PATH: process.env['PATH'] }, deps);
+    const before = process.hrtime.bigint() / 1000n;
+    expect(await n.reloading('reloading the configuration')).toBe(true);
+    const after = process.hrtime.bigint() / 1000n;
+    expect(await n.ready('watching')).toBe(true);
+    await waitFor(() => rx.messages.length >= 2, 10_000, 'two messages');
+    const [reloading, ready] = rx.messages as [string[], string[]];
+    expect(reloading.slice(0, 2)).toEqual(['RELOADING=1', 'STATUS=reloading the configuration']);
+    const usec = BigInt((reloading.find((f) => f.startsWith('MONOTONIC_USEC=')) ?? '=0').split('=')[1] as string);
+    expect(usec >= before && usec <= after).toBe(true);
+    expect(ready).toEqual(['READY=1', 'STATUS=watching']);
+    expect(errors).toEqual([]);
+  });
+
   it('pings WATCHDOG=1 at half of WATCHDOG_USEC while started, and stops when told', async () => {
     const rx = await pathReceiver();
     const { errors, deps } = collectErrors();
@@ -168,9 +185,11 @@ describe.skipIf(!HAS_ANALYZE)('systemd unit files (systemd-analyze verify)', () 
       'LoadCredential=hf-token:/etc/hf-outbox/%i.token',
       'RestartPreventExitStatus=78',
       'TimeoutStopSec=30',
+      'ExecReload=/bin/kill -HUP $MAINPID',
     ]) {
       expect(unit.split('\n')).toContain(line);
     }
+    expect(readFileSync(path.join(REPO, 'systemd/user/hf-outbox.service'), 'utf8').split('\n')).toContain('ExecReload=/bin/kill -HUP $MAINPID');
     expect(unit).not.toMatch(/^MemoryDenyWriteExecute=yes/m);
     expect(unit).not.toMatch(/^DynamicUser=yes/m);
   });
