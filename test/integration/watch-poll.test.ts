@@ -1,11 +1,12 @@
 /**
  * Outboxes on network file systems: a job on another host writes there, and inotify here never
  * hears of it. Simulated by a file system type that says NFS and an inotify watcher that reports
- * nothing: watch mode auto must poll, and pick up a new checkpoint folder within one poll
- * interval plus its completeness rule (quiet for the settle time), and publish it whole. On a
- * local file system, auto keeps inotify. Plus the statfs classification itself.
+ * nothing: watch mode auto must poll, and pick up a new checkpoint folder of a run folder within
+ * one poll interval plus its completeness rule (quiet for the settle time; a staging folder is
+ * never sent, the folder renamed from it is), and publish it whole. On a local file system, auto
+ * keeps inotify. Plus the statfs classification itself.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -30,7 +31,7 @@ async function until(what: string, ok: () => boolean, timeoutMs = 20_000): Promi
 const deafInotify = () => ({ ready: Promise.resolve(), close: async () => undefined });
 
 describe('watching an outbox on a network file system', () => {
-  it('auto polls on NFS: a checkpoint folder written by another host is published whole within one interval plus the settle time', async () => {
+  it('auto polls on NFS: a checkpoint written by another host is published whole within one interval plus the settle time', async () => {
     const intervalMs = 400;
     const settleMs = 300;
     const ws = localWorkspace({ watchMode: 'auto', pollIntervalMs: intervalMs, settleMs });
@@ -42,29 +43,41 @@ describe('watching an outbox on a network file system', () => {
     });
     const settled: Array<{ unit: SettledUnit; passes: number }> = [];
     daemon.on('settled', (unit) => settled.push({ unit, passes: poller?.stats().passes ?? -1 }));
+    const run = path.join(ws.outbox, 'checkpoints', 'run1');
+    await mkdir(path.join(run, 'checkpoint-100'), { recursive: true });
+    await writeFile(path.join(run, 'checkpoint-100', 'model.safetensors'), 'step 100');
     try {
       await daemon.prepare();
       await daemon.watch();
       await daemon.scan();
       expect(poller).toBeDefined();
+      await until('checkpoint-100', () => state.get('checkpoints/run1/checkpoint-100/model.safetensors')?.state === 'uploaded');
+      settled.length = 0;
 
-      // The remote job writes the checkpoint file by file, pausing less than the settle time.
-      const ck = path.join(ws.outbox, 'checkpoints', 'run1-step100');
-      await mkdir(ck, { recursive: true });
+      // The remote job writes the next checkpoint file by file, pausing less than the settle time.
+      const names = ['config.json', 'model.safetensors', 'optimizer.pt'];
       const files: Record<string, Buffer> = {};
-      for (const [i, name] of ['config.json', 'model.safetensors', 'optimizer.pt'].entries()) {
+      await mkdir(path.join(run, 'checkpoint-200'));
+      for (const [i, name] of names.entries()) {
         files[name] = Buffer.alloc(1000 + i, i + 1);
-        await writeFile(path.join(ck, name), files[name] as Buffer);
+        await writeFile(path.join(run, 'checkpoint-200', name), files[name] as Buffer);
         await sleep(settleMs / 3);
       }
       const passesAtLastWrite = poller?.stats().passes ?? 0;
       const lastWriteAt = Date.now();
+      // And, the Trainer's way, one more into a staging folder renamed into place once complete.
+      await mkdir(path.join(run, 'tmp-checkpoint-300'));
+      await writeFile(path.join(run, 'tmp-checkpoint-300', 'model.safetensors'), 'step 300');
+      await sleep(intervalMs * 2);
+      await rename(path.join(run, 'tmp-checkpoint-300'), path.join(run, 'checkpoint-300'));
 
-      await until('the checkpoint to land', () => ['config.json', 'model.safetensors', 'optimizer.pt'].every((n) => state.get(`checkpoints/run1-step100/${n}`)?.state === 'uploaded'));
-      // Settled once, complete: every file in it, none sent before the writer had stopped.
-      expect(settled).toHaveLength(1);
-      const { unit, passes } = settled[0] as { unit: SettledUnit; passes: number };
-      expect(unit.files.map((f) => f.localPath).sort()).toEqual(['config.json', 'model.safetensors', 'optimizer.pt'].map((n) => `checkpoints/run1-step100/${n}`));
+      const landed = (step: number, list: string[]) => list.every((n) => state.get(`checkpoints/run1/checkpoint-${step}/${n}`)?.state === 'uploaded');
+      await until('both checkpoints to land', () => landed(200, names) && landed(300, ['model.safetensors']));
+      // checkpoint-200 settled once, complete: every file in it, none sent before the writer had stopped.
+      const first = settled.filter((s) => s.unit.unitPath === 'checkpoints/run1/checkpoint-200');
+      expect(first).toHaveLength(1);
+      const { unit, passes } = first[0] as { unit: SettledUnit; passes: number };
+      expect(unit.files.map((f) => f.localPath).sort()).toEqual(names.map((n) => `checkpoints/run1/checkpoint-200/${n}`));
       expect(unit.settledAtMs).toBeGreaterThanOrEqual(Math.max(...unit.files.map((f) => f.mtimeMs)) + settleMs);
       // Found by the first pass that began after the last write (a pass already running may miss it).
       expect(passes).toBeLessThanOrEqual(passesAtLastWrite + 1);
@@ -73,8 +86,11 @@ describe('watching an outbox on a network file system', () => {
 
       const bucket = treeHashes(ws.bucketDir);
       for (const [name, bytes] of Object.entries(files)) {
-        expect(bucket[`artifacts/checkpoints/run1-step100_agent-01/${name}`]).toBe(sha256(bytes));
+        expect(bucket[`artifacts/checkpoints/run1_agent-01/checkpoint-200/${name}`]).toBe(sha256(bytes));
       }
+      expect(bucket['artifacts/checkpoints/run1_agent-01/checkpoint-300/model.safetensors']).toBe(sha256(Buffer.from('step 300')));
+      // The staging folder was never sent.
+      expect(Object.keys(bucket).filter((p) => p.includes('tmp-checkpoint'))).toEqual([]);
     } finally {
       await daemon.stop();
       state.close();
