@@ -9,14 +9,15 @@ import PQueue from 'p-queue';
 import type { Config } from './config/parse.js';
 import { OutboxError, toOutboxError } from './core/errors.js';
 import type { BucketClient, Clock, OutboxFs } from './core/ports.js';
-import type { SettledFile, SettledUnit } from './core/types.js';
+import type { SettledUnit } from './core/types.js';
 import type { Logger } from './log.js';
 import { Announcer } from './pipeline/announce.js';
-import { compileRules, ignoredReason, isOtherUnitFolder, mapPath, type CompiledRules } from './pipeline/naming.js';
+import { compileRules, ignoredReason, mapPath, type CompiledRules } from './pipeline/naming.js';
 import { createBatchQueue, type BatchQueue } from './pipeline/queue.js';
 import { LARGE_FILE_BYTES, UploadStage, type UploadJob, type UploadedEvent } from './pipeline/upload.js';
-import { walk } from './pipeline/scan.js';
-import { createSettler, type Settler, type UnitSnapshot } from './pipeline/settle.js';
+import { readUnit, scanOutbox, walk } from './pipeline/scan.js';
+import { BACKLOG_BATCHES_AHEAD, categoryPriority, createBacklog, type Backlog } from './pipeline/backlog.js';
+import { createSettler, type Settler } from './pipeline/settle.js';
 import { chooseWatchMode, detectFsType, hex, type FsTypeInfo } from './pipeline/fs-type.js';
 import { pollOutbox } from './pipeline/poll.js';
 import { watchOutbox, type WatchEvent, type Watcher } from './pipeline/watch.js';
@@ -62,8 +63,6 @@ export interface OutboxEvents {
 
 /** Files per upload call unless the bucket says otherwise. */
 const MAX_BATCH_FILES = 100;
-/** Stats in flight at once during a scan. */
-const SCAN_STAT_BATCH = 64;
 /** Files settling within this long of each other share an upload call (at most the max after the first). */
 const BATCH_LINGER_MS = 100;
 const BATCH_MAX_LINGER_MS = 1_000;
@@ -73,19 +72,8 @@ const REQUEUE_DELAY_MS = 30_000;
 const FAILED_RETRY_MS = 15 * 60_000;
 /** Rescan interval once the watcher has given up (inotify limits). */
 const FALLBACK_RESCAN_MS = 30_000;
-/**
- * Units a scan found are released to the settle stage only while fewer than this many batches'
- * worth of work wait in it and the queue: a backlog of 100,000 files waits as a list of paths, not
- * as 100,000 settle checks and queued jobs (each pending check held ~5 KB: a stat in flight and its promises).
- */
-const BACKLOG_BATCHES_AHEAD = 4;
 /** Settle checks (stats of a unit) in flight at once. */
 const SNAPSHOT_CONCURRENCY = 64;
-
-/** Categories announced and used first: cheap, and what other agents wait for. */
-const CATEGORY_PRIORITY: Record<string, number> = { results: 0, scripts: 1 };
-const DEFAULT_PRIORITY = 2;
-const HEAVY_PRIORITY = 3;
 
 export class Outbox extends EventEmitter<OutboxEvents> {
   #config: Config;
@@ -99,13 +87,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #uploader: UploadStage;
   /** Files reported as rejected, by path + fingerprint, so a rescan does not log them again. */
   readonly #reported = new Set<string>();
-  /**
-   * Units a scan found that still have to go through the settle stage, by priority class (lower
-   * first), each in the order found. Released by #feed() as the settle stage and queue make room.
-   */
-  readonly #backlog = new Map<number, Set<string>>();
-  #backlogSize = 0;
-  readonly #feedMark: number;
+  /** Units a scan found, released to the settle stage as it and the queue make room. */
+  readonly #backlog: Backlog;
   /** Settle checks (stats of a unit) run through here, at most SNAPSHOT_CONCURRENCY at once, in order. */
   readonly #snapshots = new PQueue({ concurrency: SNAPSHOT_CONCURRENCY });
 
@@ -148,9 +131,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       get settleTimeoutMs() {
         return self.#config.settleTimeoutMs;
       },
-      snapshot: (unitPath) => this.#snapshots.add(() => this.#snapshot(unitPath)),
+      snapshot: (unitPath) => this.#snapshots.add(() => readUnit(deps.fs, this.config.outbox, this.rules, unitPath)),
       onSettled: (unit) => this.#onSettled(unit),
-      onReleased: () => this.#feed(),
+      onReleased: () => this.#backlog.feed(),
       onUnsettled: (unitPath, changingForMs) => {
         deps.logger.warn(
           { unit: unitPath, changingForMs },
@@ -161,7 +144,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       onError: (unitPath, error) => deps.logger.error({ unit: unitPath, err: error }, 'cannot read artifact'),
     });
     const maxBatchItems = deps.bucket.maxFilesPerCall ?? MAX_BATCH_FILES;
-    this.#feedMark = BACKLOG_BATCHES_AHEAD * Math.max(maxBatchItems, MAX_BATCH_FILES);
+    this.#backlog = createBacklog({
+      highWater: BACKLOG_BATCHES_AHEAD * Math.max(maxBatchItems, MAX_BATCH_FILES),
+      ahead: () => this.#settler.count() + this.#queue.waiting(),
+      isNote: (unitPath) => mapPath(unitPath, this.rules).kind === 'note',
+      release: (unitPath) => this.#settler.touch(unitPath, { changed: false }),
+    });
     this.#queue = createBatchQueue<UploadJob>({
       clock: deps.clock,
       concurrency: config.concurrency,
@@ -171,10 +159,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       maxBatchBytes: LARGE_FILE_BYTES,
       key: (job) => job.file.localPath,
       sizeBytes: (job) => job.file.sizeBytes,
-      priority: (job) => priorityOf(job.file),
+      priority: (job) => categoryPriority(job.file.localPath),
       run: (batch) => {
         // The batch just left the queue: make room for more of the backlog while it uploads.
-        this.#feed();
+        this.#backlog.feed();
         return this.#uploader.run(batch);
       },
       onError: (error, batch) => this.#onBatchError(error, batch),
@@ -248,56 +236,19 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     }
   }
 
-  /** Full walk of the outbox: every artifact found goes to the settle stage; state learns what vanished. */
+  /** Full walk of the outbox: every artifact found goes to the settle stage (through the backlog); state learns what vanished. */
   async scan(): Promise<{ files: number }> {
-    const seen = new Set<string>();
-    const units = new Set<string>();
-    // Stats in parallel batches: a rescan of 100,000 unchanged files is dominated by the stats, so
-    // they must not wait for each other. Each file's delivered version is one indexed lookup.
-    let candidates: Array<{ relPath: string; unitPath: string; bucketPath: string }> = [];
-    const checkCandidates = async () => {
-      const batch = candidates;
-      candidates = [];
-      await Promise.all(
-        batch.map(async (c) => {
-          // A file whose delivered version is unchanged (size, mtime, inode) costs one stat: it never
-          // enters the settle stage and is never read.
-          const s = await this.#deps.fs.stat(path.join(this.config.outbox, ...c.relPath.split('/')));
-          const d = s?.kind === 'file' ? this.#deps.state.deliveredVersion(c.relPath) : undefined;
-          const same = s?.kind === 'file' && d !== undefined && d.bucketPath === c.bucketPath && d.sizeBytes === s.sizeBytes && d.mtimeMs === s.mtimeMs && d.ino === s.ino;
-          if (!same) units.add(c.unitPath);
-        }),
-      );
-    };
-    for await (const entry of walk(this.#deps.fs, this.config.outbox, (rel) => ignoredReason(rel, this.rules) !== undefined)) {
-      seen.add(entry.relPath);
-      const mapping = mapPath(entry.relPath, this.rules);
-      if (mapping.kind === 'file') {
-        if (entry.kind !== 'file') {
-          await this.#reportSkipped(entry.relPath, mapping.bucketPath, entry.kind);
-          continue;
-        }
-        if (units.has(mapping.unitPath)) continue;
-        candidates.push({ relPath: entry.relPath, unitPath: mapping.unitPath, bucketPath: mapping.bucketPath });
-        if (candidates.length >= SCAN_STAT_BATCH) await checkCandidates();
-      } else if (mapping.kind === 'rejected') {
-        await this.#reject(entry.relPath, mapping.reason);
-      } else if (mapping.kind === 'ignored') {
-        this.#log.debug({ local: entry.relPath, reason: mapping.reason }, 'ignored');
-      } else if (mapping.kind === 'note' && entry.kind === 'file') {
-        // A note settles like an artifact, then goes to the announce stage.
-        units.add(entry.relPath);
-      }
-    }
-    await checkCandidates();
-    for (const unit of units) this.#addToBacklog(unit);
-    units.clear();
-    this.#feed();
-    for (const { localPath, bucketPath } of this.#deps.state.presentLocalPathsNotIn((p) => seen.has(p))) {
-      this.#deps.state.markLocalGone(localPath);
-      this.#log.info({ local: localPath, remote: bucketPath }, 'local copy removed; the bucket keeps its copy');
-    }
-    return { files: seen.size };
+    const { fs, state, logger } = this.#deps;
+    const result = await scanOutbox(
+      { fs, state, logger, outbox: this.config.outbox, rules: this.rules },
+      {
+        unit: (unitPath) => this.#backlog.add(unitPath),
+        rejected: (relPath, reason) => this.#reject(relPath, reason),
+        skipped: (relPath, bucketPath, kind) => this.#reportSkipped(relPath, bucketPath, kind),
+      },
+    );
+    this.#backlog.feed();
+    return result;
   }
 
   /** Starts the watcher; resolves once it watches every folder of the outbox. */
@@ -319,7 +270,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   /** Sizes of the stages, for metrics and status (units a scan found and not yet released count as settling). */
   queueStats(): { waiting: number; running: number; settling: number } {
-    return { waiting: this.#queue.waiting(), running: this.#queue.running(), settling: this.#settler.count() + this.#backlogSize };
+    return { waiting: this.#queue.waiting(), running: this.#queue.running(), settling: this.#settler.count() + this.#backlog.size() };
   }
 
   /** Units that have not settled yet. */
@@ -330,60 +281,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   /** Resolves once nothing waits to settle and no upload is queued or running. */
   async drain(): Promise<void> {
     for (;;) {
-      this.#feed();
+      this.#backlog.feed();
       await this.#settler.whenIdle();
       await this.#queue.onIdle();
       await this.#announcer.whenIdle();
-      if (this.#backlogSize === 0 && this.#settler.count() === 0 && this.#queue.waiting() === 0 && this.#queue.running() === 0) return;
+      if (this.#backlog.size() === 0 && this.#settler.count() === 0 && this.#queue.waiting() === 0 && this.#queue.running() === 0) return;
     }
   }
-
-  #addToBacklog(unitPath: string): void {
-    const cls = mapPath(unitPath, this.rules).kind === 'note' ? -1 : categoryPriority(unitPath);
-    let units = this.#backlog.get(cls);
-    if (units === undefined) {
-      units = new Set();
-      this.#backlog.set(cls, units);
-    }
-    if (units.has(unitPath)) return;
-    units.add(unitPath);
-    this.#backlogSize++;
-  }
-
-  /** A unit touched by a watcher event is handled now: it no longer waits in the backlog. */
-  #dropFromBacklog(unitPath: string): void {
-    if (this.#backlogSize === 0) return;
-    for (const units of this.#backlog.values()) {
-      if (units.delete(unitPath)) {
-        this.#backlogSize--;
-        return;
-      }
-    }
-  }
-
-  /**
-   * Releases backlog units to the settle stage, highest priority first (notes, results, scripts,
-   * then the rest), while the settle stage and the queue hold less than a few batches.
-   */
-  #feed(): void {
-    if (this.#backlogSize === 0 || this.#abort.signal.aborted) return;
-    let room = this.#feedMark - this.#settler.count() - this.#queue.waiting();
-    if (room <= 0) return;
-    for (const cls of [...this.#backlog.keys()].sort((a, b) => a - b)) {
-      const units = this.#backlog.get(cls) as Set<string>;
-      for (const unit of units) {
-        if (room <= 0) return;
-        units.delete(unit);
-        this.#backlogSize--;
-        room--;
-        this.#settler.touch(unit, { changed: false });
-      }
-      this.#backlog.delete(cls);
-    }
-  }
-
-  /** At most SNAPSHOT_CONCURRENCY settle checks read the disk at once. */
-
 
   /** Stops waiting for a unit that does not settle (one-pass sync reports it instead). */
   abandon(unitPath: string): void {
@@ -401,7 +305,6 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     await this.#watcher?.close();
     this.#settler.close();
     this.#backlog.clear();
-    this.#backlogSize = 0;
     for (const cancel of this.#retryTimers) cancel();
     this.#retryTimers.clear();
     this.#queue.clear();
@@ -438,10 +341,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     }
     const mapping = mapPath(event.relPath, this.rules);
     if (mapping.kind === 'note') {
-      this.#dropFromBacklog(event.relPath);
+      this.#backlog.drop(event.relPath);
       this.#settler.touch(event.relPath, { changed: true });
     } else if (mapping.kind === 'file') {
-      this.#dropFromBacklog(mapping.unitPath);
+      this.#backlog.drop(mapping.unitPath);
       this.#settler.touch(mapping.unitPath, { changed: true });
       if (this.#deps.state.get(event.relPath)?.localPresent) void this.#noticeRemoval(event.relPath, mapping.bucketPath);
     } else if (mapping.kind === 'rejected') {
@@ -531,39 +434,6 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#named.set(name, cancel);
   }
 
-  async #snapshot(unitPath: string): Promise<UnitSnapshot | undefined> {
-    const abs = path.join(this.config.outbox, ...unitPath.split('/'));
-    const stat = await this.#deps.fs.stat(abs);
-    if (stat === undefined) return undefined;
-    if (mapPath(unitPath, this.rules).kind === 'note') {
-      if (stat.kind !== 'file') return undefined;
-      return { unitKind: 'file', unitBucketPath: '', files: [{ localPath: unitPath, bucketPath: '', sizeBytes: stat.sizeBytes, mtimeMs: stat.mtimeMs, ino: stat.ino }] };
-    }
-    const files: SettledFile[] = [];
-    let unitKind: UnitSnapshot['unitKind'] = 'file';
-    let unitBucketPath: string | undefined;
-    const add = async (relPath: string) => {
-      const mapping = mapPath(relPath, this.rules);
-      if (mapping.kind !== 'file' || mapping.unitPath !== unitPath) return;
-      const s = await this.#deps.fs.stat(path.join(this.config.outbox, ...relPath.split('/')));
-      if (s?.kind !== 'file') return;
-      unitKind = mapping.unitKind;
-      unitBucketPath = mapping.unitBucketPath;
-      files.push({ localPath: relPath, bucketPath: mapping.bucketPath, sizeBytes: s.sizeBytes, mtimeMs: s.mtimeMs, ino: s.ino });
-    };
-    if (stat.kind === 'file') {
-      await add(unitPath);
-    } else if (stat.kind === 'directory') {
-      // A run folder's step sub-folders are artifacts of their own: not part of the run folder's.
-      const skip = (rel: string) => ignoredReason(`${unitPath}/${rel}`, this.rules) !== undefined || isOtherUnitFolder(`${unitPath}/${rel}`, unitPath, this.rules);
-      for await (const entry of walk(this.#deps.fs, abs, skip)) {
-        if (entry.kind === 'file') await add(`${unitPath}/${entry.relPath}`);
-      }
-    }
-    if (files.length === 0 || unitBucketPath === undefined) return undefined;
-    return { unitKind, unitBucketPath, files };
-  }
-
   #onSettled(unit: SettledUnit): void {
     const note = unit.files[0];
     if (unit.unitBucketPath === '' && note !== undefined) {
@@ -640,23 +510,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.emit('problem', { localPath: relPath, bucketPath: undefined, state: 'rejected', reason });
   }
 
-  async #reportSkipped(relPath: string, bucketPath: string, kind: string): Promise<void> {
+  #reportSkipped(relPath: string, bucketPath: string, kind: string): void {
     const key = `${relPath}\0${kind}`;
     if (this.#reported.has(key)) return;
     this.#reported.add(key);
     const why = kind === 'symlink' ? 'a symlink (links are never followed)' : `not a regular file (${kind})`;
     this.#log.warn({ local: relPath, remote: bucketPath }, `skipped: ${why}`);
   }
-}
-
-function priorityOf(file: TrackedFile): number {
-  return categoryPriority(file.localPath);
-}
-
-/** The queue's priority class of everything under a path's category (its first segment). */
-function categoryPriority(relPath: string): number {
-  const category = relPath.split('/')[0] ?? '';
-  if (category in CATEGORY_PRIORITY) return CATEGORY_PRIORITY[category] as number;
-  if (category === 'checkpoints' || category === 'data') return HEAVY_PRIORITY;
-  return DEFAULT_PRIORITY;
 }

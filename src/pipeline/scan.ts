@@ -4,7 +4,11 @@
  */
 import path from 'node:path';
 import type { OutboxFs } from '../core/ports.js';
-import type { FileKind } from '../core/types.js';
+import type { FileKind, SettledFile } from '../core/types.js';
+import type { Logger } from '../log.js';
+import type { StateStore } from '../state/store.js';
+import { ignoredReason, isOtherUnitFolder, mapPath, type CompiledRules } from './naming.js';
+import type { UnitSnapshot } from './settle.js';
 
 export interface ScanEntry {
   /** Relative to the walk's root, '/'-separated. */
@@ -32,4 +36,115 @@ export async function* walk(
       yield { relPath: rel, kind: entry.kind };
     }
   }
+}
+
+/** Stats in flight at once during a scan. */
+const SCAN_STAT_BATCH = 64;
+
+export interface ScanDeps {
+  fs: OutboxFs;
+  state: Pick<StateStore, 'deliveredVersion' | 'presentLocalPathsNotIn' | 'markLocalGone'>;
+  logger: Logger;
+  outbox: string;
+  rules: CompiledRules;
+}
+
+export interface ScanFindings {
+  /** A unit (artifact or note) that may need sending: it goes to the settle stage. */
+  unit(unitPath: string): void;
+  /** A path the naming rules refuse (awaited: the report is out before the scan ends). */
+  rejected(relPath: string, reason: string): Promise<void>;
+  /** A symlink, FIFO, socket or device where an artifact file would be. */
+  skipped(relPath: string, bucketPath: string, kind: FileKind): void;
+}
+
+/**
+ * A full pass over the outbox. A file whose delivered version is unchanged (size, mtime, inode)
+ * costs one stat: it never enters the settle stage and is never read. Every other artifact and
+ * note is reported once per unit, after the walk; delivered files no longer present are recorded
+ * as gone locally (the bucket keeps them).
+ */
+export async function scanOutbox(deps: ScanDeps, found: ScanFindings): Promise<{ files: number }> {
+  const { fs, state, outbox, rules } = deps;
+  const seen = new Set<string>();
+  const units = new Set<string>();
+  // Stats in parallel batches: a rescan of 100,000 unchanged files is dominated by the stats, so
+  // they must not wait for each other. Each file's delivered version is one indexed lookup.
+  let candidates: Array<{ relPath: string; unitPath: string; bucketPath: string }> = [];
+  const checkCandidates = async () => {
+    const batch = candidates;
+    candidates = [];
+    await Promise.all(
+      batch.map(async (c) => {
+        const s = await fs.stat(path.join(outbox, ...c.relPath.split('/')));
+        const d = s?.kind === 'file' ? state.deliveredVersion(c.relPath) : undefined;
+        const same = s?.kind === 'file' && d !== undefined && d.bucketPath === c.bucketPath && d.sizeBytes === s.sizeBytes && d.mtimeMs === s.mtimeMs && d.ino === s.ino;
+        if (!same) units.add(c.unitPath);
+      }),
+    );
+  };
+  for await (const entry of walk(fs, outbox, (rel) => ignoredReason(rel, rules) !== undefined)) {
+    seen.add(entry.relPath);
+    const mapping = mapPath(entry.relPath, rules);
+    if (mapping.kind === 'file') {
+      if (entry.kind !== 'file') {
+        found.skipped(entry.relPath, mapping.bucketPath, entry.kind);
+        continue;
+      }
+      if (units.has(mapping.unitPath)) continue;
+      candidates.push({ relPath: entry.relPath, unitPath: mapping.unitPath, bucketPath: mapping.bucketPath });
+      if (candidates.length >= SCAN_STAT_BATCH) await checkCandidates();
+    } else if (mapping.kind === 'rejected') {
+      await found.rejected(entry.relPath, mapping.reason);
+    } else if (mapping.kind === 'ignored') {
+      deps.logger.debug({ local: entry.relPath, reason: mapping.reason }, 'ignored');
+    } else if (mapping.kind === 'note' && entry.kind === 'file') {
+      // A note settles like an artifact, then goes to the announce stage.
+      units.add(entry.relPath);
+    }
+  }
+  await checkCandidates();
+  for (const unit of units) found.unit(unit);
+  for (const { localPath, bucketPath } of state.presentLocalPathsNotIn((p) => seen.has(p))) {
+    state.markLocalGone(localPath);
+    deps.logger.info({ local: localPath, remote: bucketPath }, 'local copy removed; the bucket keeps its copy');
+  }
+  return { files: seen.size };
+}
+
+/**
+ * What a unit holds on disk now, for the settle stage: a note alone (bucket path ''), one file, or
+ * every artifact file of a unit folder. Undefined when it is gone or holds no artifact file.
+ */
+export async function readUnit(fs: OutboxFs, outbox: string, rules: CompiledRules, unitPath: string): Promise<UnitSnapshot | undefined> {
+  const abs = path.join(outbox, ...unitPath.split('/'));
+  const stat = await fs.stat(abs);
+  if (stat === undefined) return undefined;
+  if (mapPath(unitPath, rules).kind === 'note') {
+    if (stat.kind !== 'file') return undefined;
+    return { unitKind: 'file', unitBucketPath: '', files: [{ localPath: unitPath, bucketPath: '', sizeBytes: stat.sizeBytes, mtimeMs: stat.mtimeMs, ino: stat.ino }] };
+  }
+  const files: SettledFile[] = [];
+  let unitKind: UnitSnapshot['unitKind'] = 'file';
+  let unitBucketPath: string | undefined;
+  const add = async (relPath: string) => {
+    const mapping = mapPath(relPath, rules);
+    if (mapping.kind !== 'file' || mapping.unitPath !== unitPath) return;
+    const s = await fs.stat(path.join(outbox, ...relPath.split('/')));
+    if (s?.kind !== 'file') return;
+    unitKind = mapping.unitKind;
+    unitBucketPath = mapping.unitBucketPath;
+    files.push({ localPath: relPath, bucketPath: mapping.bucketPath, sizeBytes: s.sizeBytes, mtimeMs: s.mtimeMs, ino: s.ino });
+  };
+  if (stat.kind === 'file') {
+    await add(unitPath);
+  } else if (stat.kind === 'directory') {
+    // A run folder's step sub-folders are artifacts of their own: not part of the run folder's.
+    const skip = (rel: string) => ignoredReason(`${unitPath}/${rel}`, rules) !== undefined || isOtherUnitFolder(`${unitPath}/${rel}`, unitPath, rules);
+    for await (const entry of walk(fs, abs, skip)) {
+      if (entry.kind === 'file') await add(`${unitPath}/${entry.relPath}`);
+    }
+  }
+  if (files.length === 0 || unitBucketPath === undefined) return undefined;
+  return { unitKind, unitBucketPath, files };
 }
