@@ -179,7 +179,7 @@ export class HubBucket implements BucketClient {
     try {
       for (const s of group) {
         signal?.throwIfAborted();
-        const source: AsyncIterable<Uint8Array> = s.local ? this.#o.fs.openVerified(s.local.absPath, s.local.fingerprint) : once(s.content ?? new Uint8Array());
+        const source: AsyncIterable<Uint8Array> = s.local ? this.#o.fs.openVerified(s.local, s.local.fingerprint) : once(s.content ?? new Uint8Array());
         const report = options.onProgress;
         try {
           const xetHash = await writer.addFile(source, s.sizeBytes, report ? (done) => report({ bucketPath: s.bucketPath, bytesDone: done, bytesTotal: s.sizeBytes }) : undefined);

@@ -75,7 +75,7 @@ export class LocalFolderBucket implements BucketClient {
     await mkdir(dir, { recursive: true });
     const temp = path.join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
     const input = source.local
-      ? this.#fs.openVerified(source.local.absPath, source.local.fingerprint)
+      ? this.#fs.openVerified(source.local, source.local.fingerprint)
       : Readable.from([source.content ?? new Uint8Array()]);
     const handle = await open(temp, 'wx', 0o644);
     try {

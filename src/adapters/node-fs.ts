@@ -1,8 +1,9 @@
 import { constants } from 'node:fs';
-import { lstat, open, readdir } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readdir, readlink, realpath } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { OutboxError, isErrnoException } from '../core/errors.js';
-import type { DirEntry, OutboxFs } from '../core/ports.js';
+import type { DirEntry, OutboxFile, OutboxFs } from '../core/ports.js';
 import { sameFingerprint, type FileKind, type FileStat, type Fingerprint } from '../core/types.js';
 
 const READ_CHUNK_BYTES = 1 << 20;
@@ -26,6 +27,9 @@ function toFileStat(s: Awaited<ReturnType<typeof lstat>>): FileStat {
 
 /** OutboxFs over node:fs. Never follows symlinks; never opens anything but regular files. */
 export class NodeOutboxFs implements OutboxFs {
+  /** Real path of each outbox root (resolved again whenever an open does not match it). */
+  readonly #roots = new Map<string, string>();
+
   async stat(absPath: string): Promise<FileStat | undefined> {
     try {
       return toFileStat(await lstat(absPath));
@@ -45,18 +49,24 @@ export class NodeOutboxFs implements OutboxFs {
     }
   }
 
-  openVerified(absPath: string, expected: Fingerprint): Readable {
-    return Readable.from(readVerified(absPath, expected), { objectMode: false });
+  openVerified(file: OutboxFile, expected: Fingerprint): Readable {
+    return Readable.from(readVerified(file, expected, this.#roots), { objectMode: false });
   }
 }
 
 /**
- * Reads the file and, after the last byte, checks that neither the open file nor the path
- * changed (size, mtime, inode). A change is not an error of the artifact: the caller gets
- * HFO_FILE_CHANGED (retry class) and queues the file again once it settles.
+ * Opens an outbox file and proves the descriptor is that file inside the outbox: the last part is
+ * opened with O_NOFOLLOW, and the kernel's own path of the open descriptor (/proc/self/fd/N) must be
+ * the outbox's real path joined with `relPath`. A folder on the way that is (or was swapped for) a
+ * symlink makes the two differ, whatever was swapped back since: such a file is refused, never read.
  */
-async function* readVerified(absPath: string, expected: Fingerprint): AsyncGenerator<Buffer> {
-  let handle;
+async function openInside(file: OutboxFile, roots: Map<string, string>): Promise<FileHandle> {
+  const parts = file.relPath.split('/');
+  const absPath = path.join(file.root, ...parts);
+  if (parts.some((p) => p === '' || p === '.' || p === '..')) {
+    throw new OutboxError('HFO_FILE_UNREADABLE', `${absPath} is not a path inside the outbox (${JSON.stringify(file.relPath)})`);
+  }
+  let handle: FileHandle;
   try {
     // O_NOFOLLOW: a symlink swapped in after the scan is refused, not followed out of the outbox.
     // O_NONBLOCK: a FIFO swapped in must not block the daemon.
@@ -64,6 +74,59 @@ async function* readVerified(absPath: string, expected: Fingerprint): AsyncGener
   } catch (error) {
     throw openError(absPath, error);
   }
+  try {
+    await proveInside(handle, file, parts, absPath, roots);
+    return handle;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+async function proveInside(handle: FileHandle, file: OutboxFile, parts: string[], absPath: string, roots: Map<string, string>): Promise<void> {
+  const opened = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
+  if (opened === undefined) return proveByWalk(handle, file, parts, absPath);
+  const expectedAt = (root: string) => path.join(root, ...parts);
+  let root = roots.get(file.root);
+  if (root === undefined || opened !== expectedAt(root)) {
+    root = await realpath(file.root).catch(() => file.root);
+    roots.set(file.root, root);
+  }
+  if (opened === expectedAt(root)) return;
+  if (opened.endsWith(' (deleted)')) throw changed(absPath);
+  const where = opened.startsWith(`${root}${path.sep}`) ? 'elsewhere in the outbox' : 'outside the outbox';
+  throw new OutboxError(
+    'HFO_FILE_UNREADABLE',
+    `${absPath} was reached through a symlinked or swapped folder and opened ${opened}, ${where}; ` +
+      'links are never followed, so it is not uploaded (make every folder on its path a real folder)',
+  );
+}
+
+/**
+ * Without /proc (not Linux): every folder on the way must be a real folder, and the path's last
+ * part the very file (device and inode) that was opened.
+ */
+async function proveByWalk(handle: FileHandle, file: OutboxFile, parts: string[], absPath: string): Promise<void> {
+  for (let i = 1; i < parts.length; i++) {
+    const dir = path.join(file.root, ...parts.slice(0, i));
+    const s = await lstat(dir).catch(() => undefined);
+    if (s === undefined) throw changed(absPath);
+    if (!s.isDirectory()) {
+      throw new OutboxError('HFO_FILE_UNREADABLE', `${absPath} is reached through ${dir}, which is not a real folder (a symlink?); links are never followed out of the outbox`);
+    }
+  }
+  const [atPath, fd] = await Promise.all([lstat(absPath).catch(() => undefined), handle.stat()]);
+  if (atPath === undefined || atPath.dev !== fd.dev || atPath.ino !== fd.ino) throw changed(absPath);
+}
+
+/**
+ * Reads the file and, after the last byte, checks that neither the open file nor the path
+ * changed (size, mtime, inode). A change is not an error of the artifact: the caller gets
+ * HFO_FILE_CHANGED (retry class) and queues the file again once it settles.
+ */
+async function* readVerified(file: OutboxFile, expected: Fingerprint, roots: Map<string, string>): AsyncGenerator<Buffer> {
+  const absPath = path.join(file.root, ...file.relPath.split('/'));
+  const handle = await openInside(file, roots);
   try {
     const opened = toFileStat(await handle.stat());
     if (opened.kind !== 'file') {

@@ -1,10 +1,11 @@
 /** `hf-outbox plan`: a dry run. Prints what a sync would do with every outbox path; writes nothing. */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
+import type { OutboxFile } from '../core/ports.js';
+import type { FileStat } from '../core/types.js';
 import { checkResults, isResultsPath } from '../conventions/results.js';
 import { MAX_RESULTS_BYTES } from '../pipeline/upload.js';
 import { compileRules, ignoredReason, mapPath } from '../pipeline/naming.js';
@@ -58,7 +59,7 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; out
         const tracked = { localPath: local, unitPath: m.unitPath, bucketPath: m.bucketPath, sizeBytes: s.sizeBytes, mtimeMs: s.mtimeMs, ino: s.ino };
         const artifact = m.unitKind === 'directory' ? { artifact: `${m.unitPath}/` } : {};
         const record = state?.get(local);
-        const invalid = isResultsPath(local) ? await resultsProblem(path.join(config.outbox, ...local.split('/')), s.sizeBytes, config.agentId) : undefined;
+        const invalid = isResultsPath(local) ? await resultsProblem(fs, { root: config.outbox, relPath: local }, s, config.agentId) : undefined;
         if (state?.isDelivered(tracked)) {
           lines.push({ action: 'up-to-date', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, ...artifact, reason: 'this version is in the bucket' });
         } else if (invalid !== undefined) {
@@ -91,10 +92,12 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; out
 }
 
 /** Why sync would reject this results JSON, or undefined when it is valid. */
-async function resultsProblem(absPath: string, sizeBytes: number, agentId: string): Promise<string | undefined> {
-  if (sizeBytes > MAX_RESULTS_BYTES) return `larger than ${MAX_RESULTS_BYTES} bytes; a results JSON is a small summary`;
+async function resultsProblem(fs: NodeOutboxFs, file: OutboxFile, s: FileStat, agentId: string): Promise<string | undefined> {
+  if (s.sizeBytes > MAX_RESULTS_BYTES) return `larger than ${MAX_RESULTS_BYTES} bytes; a results JSON is a small summary`;
   try {
-    const checked = checkResults(await readFile(absPath), { agentId, now: new Date() });
+    const chunks: Buffer[] = [];
+    for await (const c of fs.openVerified(file, s)) chunks.push(c as Buffer);
+    const checked = checkResults(Buffer.concat(chunks), { agentId, now: new Date() });
     return checked.ok ? undefined : checked.reason;
   } catch (error) {
     return `cannot read it: ${(error as Error).message}`;

@@ -19,21 +19,31 @@ export interface DirEntry {
   kind: FileStat['kind'];
 }
 
+/** A file inside the outbox: the outbox folder and the file's '/'-separated path below it. */
+export interface OutboxFile {
+  root: string;
+  relPath: string;
+}
+
 export interface OutboxFs {
   /** lstat: a symlink is reported as a symlink, never followed. Undefined when the path is gone. */
   stat(absPath: string): Promise<FileStat | undefined>;
   /** Entries of a directory; empty when it is gone or unreadable. */
   list(absPath: string): Promise<DirEntry[]>;
-  /** A stream of the file's bytes that fails with HFO_FILE_CHANGED if the file changed while read. */
-  openVerified(absPath: string, expected: Fingerprint): Readable;
+  /**
+   * A stream of the file's bytes that fails with HFO_FILE_CHANGED if the file changed while read.
+   * The open proves the file lies inside `root` (no symlink on any part of `relPath`) and every
+   * byte comes from that one descriptor; a file reached through a symlink fails HFO_FILE_UNREADABLE.
+   */
+  openVerified(file: OutboxFile, expected: Fingerprint): Readable;
 }
 
 /** One file to put in the bucket. Either a local file (streamed) or bytes held in memory. */
 export interface UploadSource {
   bucketPath: string;
   sizeBytes: number;
-  /** Absolute local path and the fingerprint it must still have when its last byte is read. */
-  local?: { absPath: string; fingerprint: Fingerprint };
+  /** The outbox file and the fingerprint it must still have when its last byte is read. */
+  local?: OutboxFile & { fingerprint: Fingerprint };
   /** In-memory content (a generated message, a results file with filled fields). */
   content?: Uint8Array;
 }

@@ -98,14 +98,13 @@ export class Announcer {
 
   async #onNote(notePath: string, fingerprint: Fingerprint): Promise<void> {
     const { state, logger } = this.#d;
-    const abs = this.#abs(notePath);
     if (fingerprint.sizeBytes > MAX_NOTE_BYTES) {
       return this.#reject(notePath, `too-large:${fingerprint.sizeBytes}:${fingerprint.mtimeMs}`, `${notePath} is ${fingerprint.sizeBytes} bytes; a note may hold at most ${MAX_NOTE_BYTES} bytes`);
     }
     let text: string;
     try {
       const chunks: Buffer[] = [];
-      for await (const c of this.#d.fs.openVerified(abs, fingerprint)) chunks.push(c as Buffer);
+      for await (const c of this.#d.fs.openVerified({ root: this.#d.config.outbox, relPath: notePath }, fingerprint)) chunks.push(c as Buffer);
       text = Buffer.concat(chunks).toString('utf8');
     } catch (error) {
       logger.warn({ note: notePath, err: toOutboxError(error).message }, 'note could not be read; it is read again when it changes');
@@ -209,7 +208,7 @@ export class Announcer {
     if (s?.kind !== 'file' || s.sizeBytes > MAX_NOTE_BYTES) return null;
     try {
       const chunks: Buffer[] = [];
-      for await (const c of this.#d.fs.openVerified(this.#abs(notePath), s)) chunks.push(c as Buffer);
+      for await (const c of this.#d.fs.openVerified({ root: this.#d.config.outbox, relPath: notePath }, s)) chunks.push(c as Buffer);
       const parsed = parseNote(Buffer.concat(chunks).toString('utf8'), notePath);
       return parsed.ok ? { ...(parsed.title === undefined ? {} : { title: parsed.title }), tags: parsed.tags, body: parsed.body } : null;
     } catch {

@@ -5,7 +5,6 @@
  * outcome is recorded in one transaction. Failures become outcomes handed back to the daemon,
  * never exceptions that jump over the rest of the batch.
  */
-import path from 'node:path';
 import { checkResults, isResultsPath } from '../conventions/results.js';
 import { type OutboxError, toOutboxError } from '../core/errors.js';
 import type { BucketClient, Clock, OutboxFs, RemoteEntry, UploadProgress, UploadResult, UploadSource } from '../core/ports.js';
@@ -121,7 +120,7 @@ export class UploadStage {
         : {
             bucketPath: j.file.bucketPath,
             sizeBytes: j.file.sizeBytes,
-            local: { absPath: path.join(this.#d.outbox(), ...j.file.localPath.split('/')), fingerprint: j.file },
+            local: { root: this.#d.outbox(), relPath: j.file.localPath, fingerprint: j.file },
           };
     });
     const byPath = new Map(go.map((j) => [j.file.bucketPath, j]));
@@ -179,7 +178,7 @@ export class UploadStage {
       let bytes: Buffer;
       try {
         const chunks: Buffer[] = [];
-        for await (const c of this.#d.fs.openVerified(path.join(this.#d.outbox(), ...job.file.localPath.split('/')), job.file)) chunks.push(c as Buffer);
+        for await (const c of this.#d.fs.openVerified({ root: this.#d.outbox(), relPath: job.file.localPath }, job.file)) chunks.push(c as Buffer);
         bytes = Buffer.concat(chunks);
       } catch (error) {
         this.#d.onFileError(job, toOutboxError(error, 'HFO_FILE_UNREADABLE'));
@@ -203,7 +202,7 @@ export class UploadStage {
   /** Compares by Xet hash when the bucket lists one (no download), else by reading both sides. */
   async #sameContent(file: TrackedFile, remote: RemoteEntry): Promise<boolean> {
     if (remote.sizeBytes !== file.sizeBytes) return false;
-    const local = () => this.#d.fs.openVerified(path.join(this.#d.outbox(), ...file.localPath.split('/')), file);
+    const local = () => this.#d.fs.openVerified({ root: this.#d.outbox(), relPath: file.localPath }, file);
     try {
       if (remote.xetHash) return (await xetHashOf(local())) === remote.xetHash;
       const [a, b] = await Promise.all([sha256Of(local()), this.#d.bucket.download(file.bucketPath).then(sha256Of)]);

@@ -3,9 +3,10 @@
  * Models: regular files, directories implied by paths, symlinks and FIFOs as kinds.
  * Does not model: permissions, hard links, partial reads.
  */
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { OutboxError } from '../../src/core/errors.js';
-import type { DirEntry, OutboxFs } from '../../src/core/ports.js';
+import type { DirEntry, OutboxFile, OutboxFs } from '../../src/core/ports.js';
 import type { FileKind, FileStat, Fingerprint } from '../../src/core/types.js';
 
 interface Node {
@@ -64,7 +65,8 @@ export class MemoryFs implements OutboxFs {
     return [...entries].map(([name, kind]) => ({ name, kind }));
   }
 
-  openVerified(absPath: string, expected: Fingerprint): Readable {
+  openVerified(file: OutboxFile, expected: Fingerprint): Readable {
+    const absPath = path.posix.join(file.root, file.relPath);
     const node = this.#files.get(absPath);
     const same = node !== undefined && node.bytes.length === expected.sizeBytes && node.mtimeMs === expected.mtimeMs && node.ino === expected.ino;
     if (!same) {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { HubBucket } from '../../src/adapters/hub-bucket.js';
 import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
 import { OutboxError } from '../../src/core/errors.js';
-import type { OutboxFs, UploadSource } from '../../src/core/ports.js';
+import type { OutboxFile, OutboxFs, UploadSource } from '../../src/core/ports.js';
 import type { HubEmulator } from '../hub-emulator/index.js';
 import { WRITE_TOKEN, readBack, startEmulator } from '../helpers/hub.js';
 import { sha256, tmpDir } from '../helpers/tmp.js';
@@ -129,8 +129,9 @@ describe('own Xet writer', () => {
     const dir = tmpDir();
     const real = new NodeOutboxFs();
     const changing: OutboxFs = Object.assign(Object.create(real) as OutboxFs, {
-      openVerified(absPath: string, expected: never) {
-        if (!absPath.endsWith('changing.bin')) return real.openVerified(absPath, expected);
+      openVerified(file: OutboxFile, expected: never) {
+        const absPath = path.join(file.root, file.relPath);
+        if (!absPath.endsWith('changing.bin')) return real.openVerified(file, expected);
         return Readable.from(
           (async function* () {
             yield randomBytes(3 * MiB);
@@ -141,7 +142,7 @@ describe('own Xet writer', () => {
     });
     const steady = randomBytes(2 * MiB);
     const results = await bucketOn(emu, undefined, changing).upload([
-      { bucketPath: 'artifacts/data/changing_agent-01.bin', sizeBytes: 4 * MiB, local: { absPath: path.join(dir, 'changing.bin'), fingerprint: {} as never } },
+      { bucketPath: 'artifacts/data/changing_agent-01.bin', sizeBytes: 4 * MiB, local: { root: dir, relPath: 'changing.bin', fingerprint: {} as never } },
       bytes('artifacts/data/steady_agent-01.bin', steady),
     ]);
     expect(results[0]).toMatchObject({ ok: false, error: { code: 'HFO_FILE_CHANGED' } });
