@@ -14,7 +14,7 @@ import { STATE_FILE, StateStore } from '../state/store.js';
 import type { CommandContext } from './context.js';
 import { stateIdentity } from './context.js';
 
-export type PlanAction = 'upload' | 'up-to-date' | 'ignored' | 'rejected' | 'conflict' | 'note' | 'skipped';
+export type PlanAction = 'upload' | 'replace' | 'up-to-date' | 'ignored' | 'rejected' | 'conflict' | 'note' | 'skipped';
 
 export interface PlanLine {
   action: PlanAction;
@@ -24,6 +24,8 @@ export interface PlanLine {
   /** The artifact the file belongs to when that is a folder (`checkpoints/run1/checkpoint-100/`). */
   artifact?: string;
   reason: string;
+  /** For `replace`: the version of the bucket path this agent published earlier, which the upload overwrites. */
+  replaces?: { publishedAt: string; sizeBytes: number };
 }
 
 export async function runPlan(ctx: CommandContext, options: { json: boolean; out?: NodeJS.WritableStream }): Promise<number> {
@@ -65,14 +67,19 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; out
         } else if (invalid !== undefined) {
           lines.push({ action: 'rejected', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, ...artifact, reason: invalid });
         } else {
-          const line: PlanLine = {
-            action: 'upload',
-            local,
-            remote: m.bucketPath,
-            sizeBytes: s.sizeBytes,
-            ...artifact,
-            reason: record === undefined ? 'new' : record.uploaded ? 'changed since the last upload' : `not delivered yet (${record.state})`,
-          };
+          const why = record === undefined ? 'new' : record.uploaded ? 'changed since the last upload' : `not delivered yet (${record.state})`;
+          const earlier = state?.lastPublished(m.bucketPath);
+          const line: PlanLine = earlier
+            ? {
+                action: 'replace',
+                local,
+                remote: m.bucketPath,
+                sizeBytes: s.sizeBytes,
+                ...artifact,
+                reason: `${why}; overwrites the version this agent published at ${new Date(earlier.uploadedAt).toISOString()} (${earlier.sizeBytes} bytes)`,
+                replaces: { publishedAt: new Date(earlier.uploadedAt).toISOString(), sizeBytes: earlier.sizeBytes },
+              }
+            : { action: 'upload', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, ...artifact, reason: why };
           lines.push(line);
           if (!state?.hasWritten(m.bucketPath)) uploads.push(line);
         }

@@ -20,6 +20,11 @@ export interface StatusReport {
   /** Bytes per second delivered over the last minute. */
   throughputBytesPerSecond: number;
   localCopiesRemoved: number;
+  /**
+   * Bucket files of this agent whose last upload overwrote a version it had published before
+   * (newest first), and files waiting to go up that will overwrite one (`pending: true`).
+   */
+  replaced: Array<{ local: string; remote: string; at: string | null; pending: boolean; replacedPublishedAt: string; replacedBytes: number }>;
   items: Array<{ local: string; remote: string; state: ArtifactState; error?: string; localPresent: boolean }>;
   announcements: Array<{ source: string; target: string; state: string; message?: string; reason?: string }>;
 }
@@ -56,6 +61,7 @@ export function buildStatus(ctx: CommandContext, state: StateStore | undefined, 
     lastSuccess: last ? { local: last.localPath, remote: last.bucketPath, at: new Date(last.uploadedAt as number).toISOString() } : null,
     throughputBytesPerSecond: Math.round(recent.reduce((n, r) => n + r.sizeBytes, 0) / (THROUGHPUT_WINDOW_MS / 1000)),
     localCopiesRemoved: records.filter((r) => !r.localPresent && r.uploadedAt !== undefined).length,
+    replaced: replacements(records),
     announcements: (state?.announcements() ?? []).map((a) => ({
       source: a.source,
       target: a.target,
@@ -71,6 +77,36 @@ export function buildStatus(ctx: CommandContext, state: StateStore | undefined, 
       localPresent: r.localPresent,
     })),
   };
+}
+
+/** Uploads that overwrote (or, pending, will overwrite) a version of the same bucket path this agent published earlier. */
+function replacements(records: readonly FileRecord[]): StatusReport['replaced'] {
+  const lastPublished = new Map<string, { at: number; size: number }>();
+  for (const r of records) {
+    if (r.uploadedAt === undefined || r.uploaded === undefined) continue;
+    const known = lastPublished.get(r.bucketPath);
+    if (known === undefined || known.at < r.uploadedAt) lastPublished.set(r.bucketPath, { at: r.uploadedAt, size: r.uploaded.sizeBytes });
+  }
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const waiting = records
+    .filter((r) => (r.state === 'pending' || r.state === 'uploading') && r.localPresent && lastPublished.has(r.bucketPath))
+    .map((r) => {
+      const earlier = lastPublished.get(r.bucketPath) as { at: number; size: number };
+      return { local: r.localPath, remote: r.bucketPath, at: null, pending: true, replacedPublishedAt: iso(earlier.at), replacedBytes: earlier.size };
+    });
+  const done = records
+    .filter((r) => r.state === 'uploaded' && r.replaced !== undefined && r.uploadedAt !== undefined)
+    .sort((a, b) => (b.uploadedAt ?? 0) - (a.uploadedAt ?? 0))
+    .slice(0, 20)
+    .map((r) => ({
+      local: r.localPath,
+      remote: r.bucketPath,
+      at: iso(r.uploadedAt as number),
+      pending: false,
+      replacedPublishedAt: iso((r.replaced as { uploadedAt: number }).uploadedAt),
+      replacedBytes: (r.replaced as { sizeBytes: number }).sizeBytes,
+    }));
+  return [...waiting, ...done];
 }
 
 export async function runStatus(ctx: CommandContext, options: { json: boolean; out?: NodeJS.WritableStream }): Promise<number> {
@@ -95,6 +131,10 @@ export async function runStatus(ctx: CommandContext, options: { json: boolean; o
     for (const e of report.lastErrors) out.write(`${e.state.padEnd(9)} ${e.local}: ${e.error}\n`);
     for (const a of report.announcements.filter((x) => x.state !== 'posted')) {
       out.write(`note ${a.state.padEnd(8)} ${a.source}: ${a.reason ?? ''}\n`);
+    }
+    for (const r of report.replaced) {
+      const when = r.pending ? 'will replace' : `replaced at ${r.at}`;
+      out.write(`${r.pending ? 'replace' : 'replaced'}  ${r.remote}: ${when} the version published at ${r.replacedPublishedAt} (${formatBytes(r.replacedBytes)})\n`);
     }
     if (report.localCopiesRemoved > 0) {
       out.write(`${report.localCopiesRemoved} uploaded file(s) were removed locally; the bucket keeps them\n`);

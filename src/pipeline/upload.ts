@@ -89,8 +89,11 @@ export class UploadStage {
     for (const job of batch) {
       const remote = taken.get(job.file.bucketPath);
       if (remote !== undefined && interrupted.has(job) && (await this.#sameContent(job.file, remote))) {
-        state.markUploaded(job.file, remote.xetHash && `xet:${remote.xetHash}`);
-        this.#d.logger.info({ local: job.file.localPath, remote: job.file.bucketPath }, 'already in the bucket: it landed before the last stop');
+        const replaced = state.markUploaded(job.file, remote.xetHash && `xet:${remote.xetHash}`);
+        this.#d.logger.info(
+          { local: job.file.localPath, remote: job.file.bucketPath, ...(replaced ? { replaced: new Date(replaced.uploadedAt).toISOString() } : {}) },
+          'already in the bucket: it landed before the last stop',
+        );
       } else if (remote !== undefined && !fresh.has(job)) {
         go.push(job);
       } else if (remote !== undefined && this.#d.adopt && (await this.#sameContent(job.file, remote))) {
@@ -147,11 +150,18 @@ export class UploadStage {
       const job = byPath.get(result.bucketPath);
       if (job === undefined) continue;
       if (result.ok) {
-        state.markUploaded(job.file);
+        const replaced = state.markUploaded(job.file);
+        const replacedAt = replaced && new Date(replaced.uploadedAt).toISOString();
         this.#d.logger.info(
-          { local: job.file.localPath, remote: job.file.bucketPath, bytes: job.file.sizeBytes, durationMs, batch: go.length },
+          { local: job.file.localPath, remote: job.file.bucketPath, bytes: job.file.sizeBytes, durationMs, batch: go.length, ...(replaced ? { replaced: replacedAt } : {}) },
           'uploaded',
         );
+        if (replaced) {
+          this.#d.logger.info(
+            { local: job.file.localPath, remote: job.file.bucketPath, replacedPublishedAt: replacedAt, replacedBytes: replaced.sizeBytes },
+            `replaced the version of ${job.file.bucketPath} this agent published at ${replacedAt} (${replaced.sizeBytes} bytes)`,
+          );
+        }
         this.#d.onUploaded({ localPath: job.file.localPath, bucketPath: job.file.bucketPath, sizeBytes: job.file.sizeBytes, durationMs });
       } else {
         this.#d.onFileError(job, result.error);

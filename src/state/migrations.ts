@@ -62,4 +62,11 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX announcements_target ON announcements (target);
   `,
+  // 5: what an upload replaced. When a file's upload overwrote a version of the same bucket path this
+  // agent had published before, the earlier version's publication time and size are kept, so the log,
+  // `status` and the checkpoint's post can say what was replaced.
+  `
+  ALTER TABLE files ADD COLUMN replaced_uploaded_at INTEGER;
+  ALTER TABLE files ADD COLUMN replaced_size INTEGER;
+  `,
 ];

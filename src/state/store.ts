@@ -32,6 +32,14 @@ export interface FileRecord extends Fingerprint {
   uploadedAt: number | undefined;
   /** The version that is in the bucket, when one is. */
   uploaded: Fingerprint | undefined;
+  /** The earlier version of the bucket path that the last upload replaced, when it replaced one. */
+  replaced: PublishedVersion | undefined;
+}
+
+/** A version of a bucket path this agent published: when, and how large. */
+export interface PublishedVersion {
+  uploadedAt: number;
+  sizeBytes: number;
 }
 
 interface Row {
@@ -52,6 +60,8 @@ interface Row {
   uploaded_size: number | null;
   uploaded_mtime_ms: number | null;
   uploaded_ino: number | null;
+  replaced_uploaded_at: number | null;
+  replaced_size: number | null;
 }
 
 export interface UploadProgressRow {
@@ -291,15 +301,34 @@ export class StateStore {
     });
   }
 
-  markUploaded(file: TrackedFile, contentHash?: string): void {
+  /**
+   * The last version of a bucket path this agent published, from whichever local path (a file
+   * removed and written again, a second training run into the same folder), when there was one.
+   */
+  lastPublished(bucketPath: string): PublishedVersion | undefined {
+    const row = this.#stmt(
+      'SELECT uploaded_at, uploaded_size FROM files WHERE bucket_path = ? AND uploaded_at IS NOT NULL AND uploaded_size IS NOT NULL ORDER BY uploaded_at DESC LIMIT 1',
+    ).get(bucketPath) as { uploaded_at: number; uploaded_size: number } | undefined;
+    return row && { uploadedAt: row.uploaded_at, sizeBytes: row.uploaded_size };
+  }
+
+  /**
+   * Records a version as in the bucket. When it overwrote a version this agent had published at
+   * the same bucket path, that earlier version is remembered (and returned): replacing one's own
+   * file is never silent.
+   */
+  markUploaded(file: TrackedFile, contentHash?: string): PublishedVersion | undefined {
     const now = this.#now();
+    const replaced = this.lastPublished(file.bucketPath);
     this.#stmt(
         `UPDATE files SET state = 'uploaded', last_error = NULL, updated_at = @now, uploaded_at = @now,
            size_bytes = @sizeBytes, mtime_ms = @mtimeMs, ino = @ino, content_hash = COALESCE(@contentHash, content_hash),
-           uploaded_size = @sizeBytes, uploaded_mtime_ms = @mtimeMs, uploaded_ino = @ino
+           uploaded_size = @sizeBytes, uploaded_mtime_ms = @mtimeMs, uploaded_ino = @ino,
+           replaced_uploaded_at = @replacedAt, replaced_size = @replacedSize
          WHERE local_path = @localPath`,
       )
-      .run({ ...file, contentHash: contentHash ?? null, now });
+      .run({ ...file, contentHash: contentHash ?? null, now, replacedAt: replaced?.uploadedAt ?? null, replacedSize: replaced?.sizeBytes ?? null });
+    return replaced;
   }
 
   /** Parks a file in a terminal-for-now state with the reason a person can act on. */
@@ -510,5 +539,7 @@ function toRecord(r: Row): FileRecord {
       r.uploaded_size === null || r.uploaded_mtime_ms === null || r.uploaded_ino === null
         ? undefined
         : { sizeBytes: r.uploaded_size, mtimeMs: r.uploaded_mtime_ms, ino: r.uploaded_ino },
+    replaced:
+      r.replaced_uploaded_at === null || r.replaced_size === null ? undefined : { uploadedAt: r.replaced_uploaded_at, sizeBytes: r.replaced_size },
   };
 }
