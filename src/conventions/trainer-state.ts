@@ -11,6 +11,7 @@
  * Python writes a diverged loss as the bare tokens `NaN` / `Infinity`, which are not JSON; they
  * are read as the non-finite numbers they stand for.
  */
+import { stepOfFolderName } from '../pipeline/naming.js';
 
 /** A trainer_state.json larger than this is not read (a long run logging every step stays well under it). */
 export const MAX_TRAINER_STATE_BYTES = 32 * 1024 * 1024;
@@ -46,15 +47,13 @@ export interface TrainerStateSummary {
 
 export type TrainerStateResult = { ok: true; summary: TrainerStateSummary } | { ok: false; error: string };
 
-/** Folder names of checkpoints: `checkpoint-100` (transformers), `checkpoint_3` (Accelerate), `step_100`, `global_step100` (DeepSpeed). */
-export const CHECKPOINT_FOLDER = /^(?:checkpoint|step|global_step)[-_]?(\d{1,15})$/;
-
-/** The step number a checkpoint folder name carries, or undefined when it is not one. */
+/**
+ * The step number a checkpoint folder name carries (`checkpoint-100`, `global_step450`, `500`),
+ * or undefined when it is not a step folder. The names are the run-folder rule of the map stage.
+ */
 export function checkpointStep(name: string): number | undefined {
-  const m = CHECKPOINT_FOLDER.exec(name);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  return Number.isSafeInteger(n) ? n : undefined;
+  const n = stepOfFolderName(name);
+  return n !== undefined && Number.isSafeInteger(n) ? n : undefined;
 }
 
 export function parseTrainerState(bytes: Uint8Array): TrainerStateResult {

@@ -138,6 +138,8 @@ describe('checkpoint folder names and metric text', () => {
     ['checkpoint_3', 3],
     ['step_2000', 2000],
     ['global_step450', 450],
+    ['epoch_2', 2],
+    ['500', 500],
     ['tmp-checkpoint-400', undefined],
     ['checkpoint-', undefined],
     ['checkpoint-1e3', undefined],
