@@ -1,12 +1,20 @@
 /**
  * Xet content-defined chunking (docs/xet/chunking.md): a GEAR rolling hash over a 64-byte window
- * cuts where `hash & 0xffff000000000000 == 0`, never before 8 KiB (the scan starts 8 KiB − 65
- * bytes into a chunk) and always at 128 KiB; each chunk's hash is BLAKE3 keyed with the Xet data
- * key. The boundaries are exactly those of `@huggingface/xetchunk-wasm` (a test holds them equal
- * on random and repetitive data, whole and split at random points), so a file hashes the same
- * here, in the Hub client and in xet-core. The difference is the hash: hash-wasm's BLAKE3 runs
- * about 1.7× faster than the JavaScript one xetchunk-wasm is built on, and hashing is most of the
- * cost of an upload.
+ * marks a candidate cut where `hash & 0xffff000000000000 == 0`; a chunk is at least 8 KiB and at
+ * most 128 KiB; each chunk's hash is BLAKE3 keyed with the Xet data key.
+ *
+ * Two rules for the 8 KiB minimum exist in the wild:
+ * - `xet-core` (the default; xet-core since 1.1.10, what the `hf` CLI and the Hub's own tools use):
+ *   the scan starts 8 KiB − 65 bytes into a chunk, and a candidate that would end the chunk before
+ *   8 KiB is skipped, the scan going on with the same rolling hash. Every chunk but a file's last is
+ *   8,192–131,072 bytes. test/unit/xet-chunker.test.ts holds this to xet-core's own test vectors.
+ * - `legacy` (xet-core before 1.1.10, `@huggingface/xetchunk-wasm` 0.2.0, hf-outbox before this
+ *   change): the first candidate after the scan start is a cut, so a chunk can end at 8,128–8,191
+ *   bytes. About 8% of the chunks of random data differ, so a multi-chunk file usually gets another
+ *   file hash. Kept only to recognise files uploaded under it (see xet-hash.ts).
+ *
+ * hash-wasm's BLAKE3 runs about 1.7× faster than the JavaScript one xetchunk-wasm is built on, and
+ * hashing is most of the cost of an upload.
  */
 import { Hasher as GearHasher } from 'gearhash-jit';
 import { createBLAKE3, type IHasher } from 'hash-wasm';
@@ -25,6 +33,9 @@ const DATA_KEY = Uint8Array.from([
   208, 176, 75, 147, 173, 242, 41,
 ]);
 
+/** Which minimum-size rule cuts the chunks (see the module comment). */
+export type ChunkRule = 'xet-core' | 'legacy';
+
 export interface DataChunk {
   hash: Uint8Array;
   length: number;
@@ -37,63 +48,74 @@ let hasher: Promise<IHasher> | undefined;
 export class XetChunker {
   readonly #gear = new GearHasher(MASK);
   readonly #blake: IHasher;
-  #carry: Buffer | undefined;
+  readonly #legacy: boolean;
+  /** Bytes of the unfinished chunk from earlier blocks (copies), and how many. */
+  #carry: Buffer[] = [];
+  #carried = 0;
 
-  private constructor(blake: IHasher) {
+  private constructor(blake: IHasher, rule: ChunkRule) {
     this.#blake = blake;
+    this.#legacy = rule === 'legacy';
   }
 
   /** One keyed hasher serves every chunker: each hash is computed synchronously, start to end. */
-  static async create(): Promise<XetChunker> {
+  static async create(rule: ChunkRule = 'xet-core'): Promise<XetChunker> {
     hasher ??= createBLAKE3(256, DATA_KEY);
-    return new XetChunker(await hasher);
+    return new XetChunker(await hasher, rule);
   }
 
-  /** The chunks that end within this block (a chunk begun in earlier blocks included). */
+  /**
+   * The chunks that end within this block (a chunk begun in earlier blocks included). The rolling
+   * hash carries over from the last block, so every byte is scanned once however the input is cut.
+   */
   push(block: Buffer): DataChunk[] {
     const out: DataChunk[] = [];
     let pos = 0;
-    const carry = this.#carry;
-    if (carry) {
-      // Only the unfinished chunk needs joining: at most MAX_CHUNK bytes, not the whole block.
-      const head = Buffer.concat([carry, block.subarray(0, Math.min(block.length, MAX_CHUNK - carry.length))]);
-      const end = this.#boundary(head, 0);
-      if (end < 0) {
-        this.#carry = head;
-        return out;
-      }
-      out.push(this.#chunk(head.subarray(0, end)));
-      pos = end - carry.length;
-      this.#carry = undefined;
-    }
-    for (;;) {
+    while (pos < block.length) {
       const end = this.#boundary(block, pos);
-      if (end < 0) break;
-      out.push(this.#chunk(block.subarray(pos, end)));
+      if (end < 0) {
+        this.#carry.push(Buffer.from(block.subarray(pos)));
+        this.#carried += block.length - pos;
+        break;
+      }
+      const carry = this.#carry;
+      out.push(this.#chunk(carry.length === 0 ? block.subarray(pos, end) : Buffer.concat([...carry, block.subarray(pos, end)])));
+      this.#carry = [];
+      this.#carried = 0;
       pos = end;
     }
-    if (pos < block.length) this.#carry = Buffer.from(block.subarray(pos));
     return out;
   }
 
   /** The last chunk: whatever is left once the input ended. */
   finish(): DataChunk | undefined {
     const carry = this.#carry;
-    this.#carry = undefined;
-    return carry && carry.length > 0 ? this.#chunk(carry) : undefined;
+    this.#carry = [];
+    this.#carried = 0;
+    return carry.length > 0 ? this.#chunk(carry.length === 1 ? (carry[0] as Buffer) : Buffer.concat(carry)) : undefined;
   }
 
-  /** Where the chunk starting at `start` ends, or -1 when `data` ends first without a cut. */
-  #boundary(data: Buffer, start: number): number {
-    if (start >= data.length) return -1;
-    const maxEnd = Math.min(data.length, start + MAX_CHUNK);
-    const scanStart = start + SCAN_SKIP;
-    if (scanStart < maxEnd) {
-      this.#gear.resetHash();
-      const at = this.#gear.nextMatch(data.subarray(scanStart, maxEnd));
-      if (at !== -1) return scanStart + at;
+  /**
+   * Where in `block` the chunk that has `#carried` bytes before `start` ends, or -1 when the block
+   * ends first. Bytes of the chunk already scanned in earlier blocks are not scanned again.
+   */
+  #boundary(block: Buffer, start: number): number {
+    const before = this.#carried;
+    const maxEnd = Math.min(block.length, start + MAX_CHUNK - before);
+    // The scan starts SCAN_SKIP bytes into the chunk (the rolling hash fresh there); past that it goes on.
+    let pos = start + Math.max(0, SCAN_SKIP - before);
+    if (pos < maxEnd) {
+      if (before <= SCAN_SKIP) this.#gear.resetHash();
+      for (;;) {
+        const at = this.#gear.nextMatch(block.subarray(pos, maxEnd));
+        if (at === -1) break;
+        pos += at;
+        if (this.#legacy || before + pos - start >= MIN_CHUNK) return pos;
+        // Under 8 KiB: not a cut. The hash state carries on, so every later candidate is judged on
+        // the 64 bytes before it, as xet-core does.
+      }
     }
-    return maxEnd - start >= MAX_CHUNK ? start + MAX_CHUNK : -1;
+    return before + maxEnd - start >= MAX_CHUNK ? maxEnd : -1;
   }
 
   #chunk(data: Buffer): DataChunk {

@@ -9,6 +9,7 @@
  * hashes.test.ts checks all of them against xetchunk-wasm, the code the client uses.
  */
 import { getChunks, hexToBytes, hmac, type Chunk } from '@huggingface/xetchunk-wasm';
+import { Hasher as GearHasher } from 'gearhash-jit';
 import { KeyedBlake3 } from './blake3.js';
 
 export { hexToBytes };
@@ -154,7 +155,51 @@ export function keyedChunkHash(hash: Uint8Array, key: Uint8Array): Uint8Array {
   return hmac(hash, key);
 }
 
-/** Content-defined chunking exactly as the client does it (64 KiB target), for seeded files. */
-export function chunkBytes(data: Uint8Array): Chunk[] {
-  return data.byteLength === 0 ? [] : getChunks(data);
+/** How another client cut a file: xet-core since 1.1.10 (the `hf` CLI), or the legacy rule of xetchunk-wasm 0.2.0. */
+export type SeedChunking = 'xet-core' | 'legacy';
+
+const MIN_CHUNK = 8 * 1024;
+const MAX_CHUNK = 128 * 1024;
+
+/**
+ * xet-core's cut points over a whole buffer, written independently of hf-outbox's streaming chunker:
+ * a chunk ends after the first byte at least 8 KiB in whose 64-byte GEAR hash has its top 16 bits
+ * zero, or at 128 KiB.
+ */
+function xetCoreChunkLengths(data: Uint8Array): number[] {
+  const gear = new GearHasher(0xffffn << 48n);
+  const lengths: number[] = [];
+  for (let start = 0; start < data.byteLength; ) {
+    const limit = Math.min(data.byteLength, start + MAX_CHUNK);
+    // The hash is reset 65 bytes before the first possible cut, so that cut's window is all in the chunk.
+    let pos = start + MIN_CHUNK - 65;
+    let end = limit;
+    if (pos < limit) {
+      gear.resetHash();
+      for (;;) {
+        const at = gear.nextMatch(data.subarray(pos, limit));
+        if (at === -1) break;
+        pos += at;
+        if (pos - start >= MIN_CHUNK) {
+          end = pos;
+          break;
+        }
+      }
+    }
+    lengths.push(end - start);
+    start = end;
+  }
+  return lengths;
+}
+
+/** Content-defined chunking as a client does it (64 KiB target), for seeded files. */
+export function chunkBytes(data: Uint8Array, chunking: SeedChunking = 'xet-core'): Chunk[] {
+  if (data.byteLength === 0) return [];
+  if (chunking === 'legacy') return getChunks(data);
+  let at = 0;
+  return xetCoreChunkLengths(data).map((length) => {
+    const hash = chunkHash(data.subarray(at, at + length));
+    at += length;
+    return { hash, length };
+  });
 }

@@ -188,10 +188,10 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
       return file && { size: file.size, xetHash: file.xetHash, uploadedAt: file.uploadedAt };
     },
     writes: (bucketId) => [...(store.buckets.get(bucketId)?.writes ?? [])],
-    seedFile(bucketId, path, bytes) {
+    seedFile(bucketId, path, bytes, options = {}) {
       const bucket = store.buckets.get(bucketId);
       if (!bucket) throw new Error(`seedFile: bucket ${bucketId} does not exist`);
-      store.upsertFile(bucket, path, store.seedFile(bytes));
+      store.upsertFile(bucket, path, store.seedFile(bytes, options.chunking));
     },
     stopListening,
     listen,

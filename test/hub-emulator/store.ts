@@ -14,6 +14,7 @@ import {
   HASH_BYTES,
   hashToHex,
   keyedChunkHash,
+  type SeedChunking,
   verificationHashHex,
   xorbHashHex,
 } from './hash.js';
@@ -305,11 +306,12 @@ export class HubStore {
   }
 
   /**
-   * Registers bytes as if another client had uploaded them: chunked like the client does, stored as
-   * raw (uncompressed) xorbs, registered as a file and indexed for dedup.
+   * Registers bytes as if another client had uploaded them: chunked like that client does (xet-core's
+   * rule unless told `legacy`), stored as raw (uncompressed) xorbs, registered as a file and indexed
+   * for dedup.
    */
-  seedFile(bytes: Uint8Array): FileRecon {
-    const chunks = chunkBytes(bytes);
+  seedFile(bytes: Uint8Array, chunking?: SeedChunking): FileRecon {
+    const chunks = chunkBytes(bytes, chunking);
     const terms: Term[] = [];
     const xorbHashes: string[] = [];
     let chunkIndex = 0;

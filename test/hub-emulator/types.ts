@@ -110,8 +110,13 @@ export interface HubEmulator {
   fileInfo(bucketId: string, path: string): { size: number; xetHash: string; uploadedAt: string } | undefined;
   /** Every write to the bucket in order (addFile, copyFile, seed), with the content hash written. */
   writes(bucketId: string): Array<{ path: string; xetHash: string; at: string }>;
-  /** Put a file directly (as if another agent uploaded it), bypassing HTTP. Throws if the bucket is missing. */
-  seedFile(bucketId: string, path: string, bytes: Uint8Array): void;
+  /**
+   * Put a file directly (as if another agent uploaded it), bypassing HTTP. Throws if the bucket is
+   * missing. `chunking`: how that client cut it, xet-core's rule (the `hf` CLI, default) or the
+   * legacy one (`@huggingface/hub` with xetchunk-wasm 0.2.0, hf-outbox before 2026-12): the listed
+   * xetHash differs for most files larger than 8 KiB.
+   */
+  seedFile(bucketId: string, path: string, bytes: Uint8Array, options?: { chunking?: 'xet-core' | 'legacy' }): void;
   /** Close the listener (dropping open connections) but keep all state. */
   stopListening(): Promise<void>;
   /** Listen again on the same port with the same state. */

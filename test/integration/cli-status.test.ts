@@ -4,6 +4,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Daemon, runCli, waitFor } from '../helpers/cli.js';
 import { startEmulator, writeTokenFile } from '../helpers/hub.js';
+import { StateStore } from '../../src/state/store.js';
+import { triggeringData } from '../fixtures/xet-core-chunking-vectors.js';
 import { sha256, tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
 
 interface Status {
@@ -93,5 +95,49 @@ describe('hf-outbox sync --adopt', () => {
     expect(adopt.logs.find((l) => /^adopted/.test(l.msg))).toMatchObject({ local: 'scripts/a.py' });
     expect(adopt.logs.find((l) => l['state'] === 'conflict')).toMatchObject({ local: 'scripts/b.py' });
     expect(emu.writes('team/shared')).toHaveLength(writesBefore);
+  });
+
+  it('adopts multi-chunk files whichever chunking rule the uploading client used (hf CLI, @huggingface/hub)', async () => {
+    const root = tmpDir();
+    const outbox = path.join(root, 'outbox');
+    const emu = await startEmulator();
+    const tokenFile = await writeTokenFile(root);
+    // Each starts with xet-core's vector that the legacy rule cuts at 8191 bytes: the two rules' hashes surely differ.
+    const make = () => Buffer.concat([triggeringData(65536, 1), randomBytes(600 * 1024)]);
+    const files = { 'data/cli.bin': make(), 'data/library.bin': make() };
+    await writeTree(outbox, files);
+    emu.seedFile('team/shared', 'artifacts/data/cli_agent-01.bin', files['data/cli.bin'], { chunking: 'xet-core' });
+    emu.seedFile('team/shared', 'artifacts/data/library_agent-01.bin', files['data/library.bin'], { chunking: 'legacy' });
+    emu.seedFile('team/shared', 'elsewhere/library.bin', files['data/library.bin'], { chunking: 'xet-core' });
+    expect(emu.fileInfo('team/shared', 'elsewhere/library.bin')?.xetHash).not.toBe(emu.fileInfo('team/shared', 'artifacts/data/library_agent-01.bin')?.xetHash);
+    const writesBefore = emu.writes('team/shared').length;
+    const adopt = await runCli(['sync', '--adopt', '--outbox', outbox, '--bucket', 'hf://buckets/team/shared', '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--hub-url', emu.url, '--token-file', tokenFile, '--settle-ms', '0']);
+    expect(adopt.code).toBe(0);
+    expect(adopt.logs.filter((l) => /^adopted/.test(l.msg)).map((l) => l['local']).sort()).toEqual(['data/cli.bin', 'data/library.bin']);
+    expect(emu.writes('team/shared')).toHaveLength(writesBefore);
+    await emu.close();
+  });
+
+  it('recognises an interrupted upload that landed under the legacy chunking rule (an older hf-outbox) and does not redo it', async () => {
+    const root = tmpDir();
+    const outbox = path.join(root, 'outbox');
+    const stateDir = path.join(root, 'state');
+    const emu = await startEmulator();
+    const tokenFile = await writeTokenFile(root);
+    const args = ['--outbox', outbox, '--bucket', 'hf://buckets/team/shared', '--state-dir', stateDir, '--agent-id', 'agent-01', '--hub-url', emu.url, '--token-file', tokenFile, '--settle-ms', '0'];
+    const bytes = Buffer.concat([triggeringData(65536, 1), randomBytes(600 * 1024)]);
+    await writeTree(outbox, { 'data/old.bin': bytes });
+    expect((await runCli(['sync', ...args])).code).toBe(0);
+    // As if the last run was an older hf-outbox, killed after its upload landed but before it was recorded.
+    const state = StateStore.open(stateDir, { outbox, bucket: 'hf://buckets/team/shared', agentId: 'agent-01' });
+    state.markUploading(['data/old.bin']);
+    state.close();
+    emu.seedFile('team/shared', 'artifacts/data/old_agent-01.bin', bytes, { chunking: 'legacy' });
+    const writesBefore = emu.writes('team/shared').length;
+    const again = await runCli(['sync', ...args]);
+    expect(again.code).toBe(0);
+    expect(again.logs.find((l) => /^already in the bucket/.test(l.msg))).toMatchObject({ local: 'data/old.bin' });
+    expect(emu.writes('team/shared')).toHaveLength(writesBefore);
+    await emu.close();
   });
 });

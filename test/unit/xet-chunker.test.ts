@@ -1,17 +1,20 @@
 /**
- * hf-outbox's chunker must cut and hash exactly like @huggingface/xetchunk-wasm (the Hub client's
- * own chunker): same boundaries mean the same file hash, dedup with other clients, and `sync --adopt`
- * recognising files uploaded by either.
+ * hf-outbox's chunker cuts where xet-core (since 1.1.10, the `hf` CLI's engine) cuts: same
+ * boundaries mean the same file hash as the Hub's own tools, dedup with them, and `sync --adopt`
+ * recognising files they uploaded. Proved with xet-core's own test vectors. The `legacy` rule
+ * (xetchunk-wasm 0.2.0, the JS library's chunker, and hf-outbox before) is still cut exactly, to
+ * recognise files recorded under it.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createChunker, finalize, getChunks, hashToHex, nextBlock } from '@huggingface/xetchunk-wasm';
-import { XetChunker, type DataChunk } from '../../src/hash/xet-chunker.js';
+import { XetChunker, type ChunkRule, type DataChunk } from '../../src/hash/xet-chunker.js';
+import { CONST_1MB_BOUNDARIES, HITTING, RANDOM_1MB, splitmixData, triggeringData } from '../fixtures/xet-core-chunking-vectors.js';
 
 const KiB = 1024;
 
-async function ours(data: Buffer, blockSizes: () => number): Promise<DataChunk[]> {
-  const chunker = await XetChunker.create();
+async function ours(data: Buffer, blockSizes: () => number, rule: ChunkRule = 'xet-core'): Promise<DataChunk[]> {
+  const chunker = await XetChunker.create(rule);
   const out: DataChunk[] = [];
   for (let at = 0; at < data.length; ) {
     const n = Math.min(data.length - at, blockSizes());
@@ -24,6 +27,11 @@ async function ours(data: Buffer, blockSizes: () => number): Promise<DataChunk[]
   return out;
 }
 
+const whole = () => Number.MAX_SAFE_INTEGER;
+const boundaries = (chunks: ReadonlyArray<{ length: number }>) => {
+  let at = 0;
+  return chunks.map((c) => (at += c.length));
+};
 const summary = (chunks: ReadonlyArray<{ hash: Uint8Array; length: number }>) => chunks.map((c) => `${c.length}:${hashToHex(c.hash)}`);
 
 /** Data with long runs (forced 128 KiB cuts), text-like stretches and random stretches. */
@@ -40,26 +48,75 @@ function mixed(size: number): Buffer {
   return out;
 }
 
-describe('Xet chunker', () => {
+describe('Xet chunker, xet-core rule (xet-core chunking.rs test vectors)', () => {
+  it('cuts 1 MB of SplitMix64 data (seed 0) at xet-core\'s boundaries', async () => {
+    const data = splitmixData(1_000_000, 0n);
+    for (const [at, byte] of RANDOM_1MB.samples) expect(data[at]).toBe(byte);
+    expect(boundaries(await ours(data, whole))).toEqual(RANDOM_1MB.boundaries);
+  });
+
+  it('cuts 1 MB of one byte value only at 128 KiB', async () => {
+    expect(boundaries(await ours(Buffer.alloc(1_000_000, 59), whole))).toEqual(CONST_1MB_BOUNDARIES);
+  });
+
+  it('never ends a chunk before 8 KiB on the 128 cut-triggering patterns, exactly as xet-core', async () => {
+    expect(HITTING).toHaveLength(128);
+    const got: number[][] = [];
+    const want: number[][] = [];
+    for (const [padding, [sample, ...cuts]] of HITTING.entries()) {
+      const data = triggeringData(65536, padding);
+      expect(data[11111], `input byte for padding ${padding}`).toBe(sample);
+      got.push(boundaries(await ours(data, whole)));
+      want.push([...cuts, 65536]);
+    }
+    expect(got).toEqual(want);
+    // The vector the old rule gets wrong: a cut at 8191 bytes.
+    expect(boundaries(await ours(triggeringData(65536, 1), whole, 'legacy'))[0]).toBeLessThan(8192);
+  });
+
+  it('cuts the same whatever blocks the bytes arrive in (1, 37, 255 bytes, as xet-core checks)', async () => {
+    const data = splitmixData(256_000, 1n);
+    const want = boundaries(await ours(data, whole));
+    for (const size of [1, 37, 255]) expect(boundaries(await ours(data, () => size))).toEqual(want);
+  });
+
+  it('keeps every chunk but the last within 8 KiB..128 KiB and the bytes intact, split at random points', async () => {
+    const data = mixed(6 * 1024 * KiB);
+    const got = await ours(data, () => 1 + Math.floor(Math.random() * 300 * KiB));
+    for (const c of got.slice(0, -1)) {
+      expect(c.length).toBeGreaterThanOrEqual(8 * KiB);
+      expect(c.length).toBeLessThanOrEqual(128 * KiB);
+    }
+    expect(Buffer.concat(got.map((c) => c.data)).equals(data)).toBe(true);
+    // Chunk hashes are the xet data-keyed BLAKE3 the library computes for the same bytes.
+    const some = got.slice(0, 5);
+    expect(summary(some)).toEqual(summary(some.map((c) => getChunks(c.data)[0] ?? { hash: new Uint8Array(), length: -1 })));
+  });
+
+  it('an empty input has no chunks', async () => {
+    const chunker = await XetChunker.create();
+    expect(chunker.push(Buffer.alloc(0))).toEqual([]);
+    expect(chunker.finish()).toBeUndefined();
+  });
+});
+
+describe('Xet chunker, legacy rule (xetchunk-wasm 0.2.0)', () => {
   it.each([
-    ['random data in one block', () => randomBytes(3 * 1024 * KiB), () => Number.MAX_SAFE_INTEGER],
     ['random data in 1 MiB blocks', () => randomBytes(5 * 1024 * KiB + 17), () => 1024 * KiB],
-    ['mixed data split at random points', () => mixed(6 * 1024 * KiB), () => 1 + Math.floor(Math.random() * 300 * KiB)],
-    ['a run of one byte value (only 128 KiB cuts)', () => Buffer.alloc(1024 * KiB + 5, 7), () => 64 * KiB + 3],
+    ['mixed data split at random points', () => mixed(4 * 1024 * KiB), () => 1 + Math.floor(Math.random() * 300 * KiB)],
     ['a file smaller than the minimum chunk', () => randomBytes(5000), () => 1000],
   ])('cuts and hashes %s exactly like xetchunk-wasm', async (_name, make, blocks) => {
     const data = make();
-    const want = getChunks(data);
-    const got = await ours(data, blocks);
-    expect(summary(got)).toEqual(summary(want));
+    const got = await ours(data, blocks, 'legacy');
+    expect(summary(got)).toEqual(summary(getChunks(data)));
     expect(Buffer.concat(got.map((c) => c.data)).equals(data)).toBe(true);
   });
 
   it('matches xetchunk-wasm streamed with the same block splits', async () => {
-    const data = mixed(4 * 1024 * KiB);
+    const data = mixed(3 * 1024 * KiB);
     const sizes = Array.from({ length: 400 }, () => 1 + Math.floor(Math.random() * 50 * KiB));
     let i = 0;
-    const got = await ours(data, () => sizes[i++ % sizes.length] as number);
+    const got = await ours(data, () => sizes[i++ % sizes.length] as number, 'legacy');
     const ref = createChunker();
     const want = [];
     for (let at = 0, j = 0; at < data.length; j++) {
@@ -72,9 +129,12 @@ describe('Xet chunker', () => {
     expect(summary(got)).toEqual(summary(want));
   });
 
-  it('an empty input has no chunks', async () => {
-    const chunker = await XetChunker.create();
-    expect(chunker.push(Buffer.alloc(0))).toEqual([]);
-    expect(chunker.finish()).toBeUndefined();
+  it('differs from the xet-core rule on random data in a few percent of chunks', async () => {
+    const data = splitmixData(8 * 1024 * KiB, 7n);
+    const now = new Set(boundaries(await ours(data, whole)));
+    const old = boundaries(await ours(data, whole, 'legacy'));
+    const moved = old.filter((b) => !now.has(b)).length;
+    expect(moved).toBeGreaterThan(0);
+    expect(moved / old.length).toBeLessThan(0.25);
   });
 });

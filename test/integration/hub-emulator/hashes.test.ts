@@ -5,7 +5,8 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import * as xet from '@huggingface/xetchunk-wasm';
-import { fileHashHex, HASH_BYTES, hashToHex, verificationHashHex, xorbHashHex, ZERO_HASH, type ChunkList } from '../../hub-emulator/hash.js';
+import { CONST_1MB_BOUNDARIES, HITTING, RANDOM_1MB, splitmixData, triggeringData } from '../../fixtures/xet-core-chunking-vectors.js';
+import { chunkBytes, fileHashHex, HASH_BYTES, hashToHex, verificationHashHex, xorbHashHex, ZERO_HASH, type ChunkList } from '../../hub-emulator/hash.js';
 
 function entries(count: number): { hashes: Uint8Array; lengths: number[] } {
   const hashes = randomBytes(count * HASH_BYTES);
@@ -63,5 +64,28 @@ describe('emulator Xet hashes match xetchunk-wasm', () => {
       const list = { hashes, lengths, start: 2, end: 2 + n };
       expect(verificationHashHex(list)).toBe(xet.hashToHex(xet.verificationHash(chunksOf(list).map((c) => c.hash))));
     }
+  });
+});
+
+describe('emulator seeding chunks like the client it stands for', () => {
+  const cuts = (chunks: ReadonlyArray<{ length: number }>) => {
+    let at = 0;
+    return chunks.map((c) => (at += c.length));
+  };
+
+  it("cuts by xet-core's rule by default (xet-core's chunking.rs vectors)", () => {
+    expect(cuts(chunkBytes(splitmixData(1_000_000, 0n)))).toEqual(RANDOM_1MB.boundaries);
+    expect(cuts(chunkBytes(Buffer.alloc(1_000_000, 59)))).toEqual(CONST_1MB_BOUNDARIES);
+    for (const [padding, [, ...want]] of HITTING.entries()) {
+      expect(cuts(chunkBytes(triggeringData(65536, padding))), `padding ${padding}`).toEqual([...want, 65536]);
+    }
+  });
+
+  it('cuts by the legacy rule (xetchunk-wasm 0.2.0) when told, with the same chunk hashes for the same bytes', () => {
+    const data = randomBytes(3 * 1024 * 1024);
+    const legacy = chunkBytes(data, 'legacy');
+    expect(cuts(legacy)).toEqual(cuts(xet.getChunks(data)));
+    const first = chunkBytes(data.subarray(0, legacy[0]?.length ?? 0))[0];
+    expect(first && xet.hashToHex(first.hash)).toBe(legacy[0] && xet.hashToHex(legacy[0].hash));
   });
 });
