@@ -88,9 +88,15 @@ describe('Xet chunker, xet-core rule (xet-core chunking.rs test vectors)', () =>
       expect(c.length).toBeLessThanOrEqual(128 * KiB);
     }
     expect(Buffer.concat(got.map((c) => c.data)).equals(data)).toBe(true);
-    // Chunk hashes are the xet data-keyed BLAKE3 the library computes for the same bytes.
-    const some = got.slice(0, 5);
-    expect(summary(some)).toEqual(summary(some.map((c) => getChunks(c.data)[0] ?? { hash: new Uint8Array(), length: -1 })));
+    // Where both rules cut the same chunk, its hash is the one the library computes for those bytes.
+    const key = (chunks: ReadonlyArray<{ hash: Uint8Array; length: number }>) => {
+      let at = 0;
+      return new Map(chunks.map((c) => [`${(at += c.length) - c.length}+${c.length}`, hashToHex(c.hash)]));
+    };
+    const library = key(getChunks(data));
+    const shared = [...key(got)].filter(([where]) => library.has(where));
+    expect(shared.length).toBeGreaterThan(got.length / 2);
+    for (const [where, hash] of shared) expect(hash, where).toBe(library.get(where));
   });
 
   it('an empty input has no chunks', async () => {
