@@ -12,15 +12,16 @@ import type { BucketClient, Clock, OutboxFs } from './core/ports.js';
 import type { SettledUnit } from './core/types.js';
 import type { Logger } from './log.js';
 import { Announcer } from './pipeline/announce.js';
-import { compileRules, ignoredReason, mapPath, type CompiledRules } from './pipeline/naming.js';
+import { compileRules, mapPath, type CompiledRules } from './pipeline/naming.js';
 import { createBatchQueue, type BatchQueue } from './pipeline/queue.js';
 import { LARGE_FILE_BYTES, UploadStage, type UploadJob, type UploadedEvent } from './pipeline/upload.js';
-import { readUnit, scanOutbox, walk } from './pipeline/scan.js';
+import { readUnit, scanOutbox } from './pipeline/scan.js';
 import { BACKLOG_BATCHES_AHEAD, categoryPriority, createBacklog, type Backlog } from './pipeline/backlog.js';
 import { createSettler, type Settler } from './pipeline/settle.js';
-import { chooseWatchMode, detectFsType, hex, type FsTypeInfo } from './pipeline/fs-type.js';
+import type { FsTypeInfo } from './pipeline/fs-type.js';
 import { pollOutbox } from './pipeline/poll.js';
-import { watchOutbox, type WatchEvent, type Watcher } from './pipeline/watch.js';
+import { watchOutbox } from './pipeline/watch.js';
+import { createWatchIntake, type WatchIntake } from './pipeline/watch-events.js';
 import type { StateStore, TrackedFile } from './state/store.js';
 
 export interface OutboxDeps {
@@ -70,8 +71,6 @@ const BATCH_MAX_LINGER_MS = 1_000;
 const REQUEUE_DELAY_MS = 30_000;
 /** Failed files (permanent errors) are tried again this often, and at once on SIGHUP. */
 const FAILED_RETRY_MS = 15 * 60_000;
-/** Rescan interval once the watcher has given up (inotify limits). */
-const FALLBACK_RESCAN_MS = 30_000;
 /** Settle checks (stats of a unit) in flight at once. */
 const SNAPSHOT_CONCURRENCY = 64;
 
@@ -83,7 +82,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #queue: BatchQueue<UploadJob>;
   readonly #abort = new AbortController();
   readonly #retryTimers = new Set<() => void>();
-  #watcher: Watcher | undefined;
+  readonly #intake: WatchIntake;
   readonly #uploader: UploadStage;
   /** Files reported as rejected, by path + fingerprint, so a rescan does not log them again. */
   readonly #reported = new Set<string>();
@@ -166,6 +165,22 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         return this.#uploader.run(batch);
       },
       onError: (error, batch) => this.#onBatchError(error, batch),
+    });
+    this.#intake = createWatchIntake({
+      ...deps,
+      watch: deps.watch ?? watchOutbox,
+      poll: deps.poll ?? pollOutbox,
+      outbox: () => this.#config.outbox,
+      rules: () => this.#rules,
+      rescanIntervalMs: () => this.#config.rescanIntervalMs,
+      watchMode: () => this.#config.watchMode,
+      pollIntervalMs: () => this.#config.pollIntervalMs,
+      changed: (unitPath) => {
+        this.#backlog.drop(unitPath);
+        this.#settler.touch(unitPath, { changed: true });
+      },
+      rejected: (relPath, reason) => this.#reject(relPath, reason),
+      scan: () => this.scan(),
     });
   }
 
@@ -253,19 +268,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   /** Starts the watcher; resolves once it watches every folder of the outbox. */
   async watch(): Promise<void> {
-    const { outbox, watchMode, pollIntervalMs } = this.config;
-    const choice = chooseWatchMode(watchMode, await (this.#deps.fsType ?? detectFsType)(outbox), pollIntervalMs);
-    this.#log[choice.warn ? 'warn' : 'info']({ watchMode: choice.mode, fsType: choice.fs.name, fsMagic: hex(choice.fs.magic) }, choice.explanation);
-    const options = {
-      isIgnored: (rel: string) => ignoredReason(rel, this.rules) !== undefined,
-      onEvent: (event: WatchEvent) => this.#onWatchEvent(event),
-      onError: (error: Error) => this.#onWatchError(error),
-    };
-    this.#watcher =
-      choice.mode === 'poll'
-        ? (this.#deps.poll ?? pollOutbox)(outbox, { ...options, fs: this.#deps.fs, clock: this.#deps.clock, intervalMs: pollIntervalMs, fullPass: () => this.scan() })
-        : (this.#deps.watch ?? watchOutbox)(outbox, options);
-    await this.#watcher.ready;
+    await this.#intake.start();
   }
 
   /** Sizes of the stages, for metrics and status (units a scan found and not yet released count as settling). */
@@ -302,7 +305,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   async stop(options: { graceMs?: number } = {}): Promise<{ interrupted: number }> {
     for (const cancel of this.#named.values()) cancel();
     this.#named.clear();
-    await this.#watcher?.close();
+    await this.#intake.close();
     this.#settler.close();
     this.#backlog.clear();
     for (const cancel of this.#retryTimers) cancel();
@@ -327,85 +330,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     return { interrupted };
   }
 
-  #onWatchEvent(event: WatchEvent): void {
-    if (event.type === 'addDir') {
-      // A directory renamed into place brings files no event names one by one.
-      void this.#scanDir(event.relPath);
-      return;
-    }
-    if (event.type === 'unlinkDir') {
-      for (const gone of this.#deps.state.markGoneUnder(event.relPath)) {
-        this.#log.info({ local: gone }, 'local copy removed; the bucket keeps its copy');
-      }
-      return;
-    }
-    const mapping = mapPath(event.relPath, this.rules);
-    if (mapping.kind === 'note') {
-      this.#backlog.drop(event.relPath);
-      this.#settler.touch(event.relPath, { changed: true });
-    } else if (mapping.kind === 'file') {
-      this.#backlog.drop(mapping.unitPath);
-      this.#settler.touch(mapping.unitPath, { changed: true });
-      if (this.#deps.state.get(event.relPath)?.localPresent) void this.#noticeRemoval(event.relPath, mapping.bucketPath);
-    } else if (mapping.kind === 'rejected') {
-      void this.#reject(event.relPath, mapping.reason);
-    }
-  }
-
-  /** An event on a delivered file may be its removal: record that the local copy is gone (the bucket keeps it). */
-  async #noticeRemoval(relPath: string, bucketPath: string): Promise<void> {
-    if ((await this.#deps.fs.stat(path.join(this.config.outbox, ...relPath.split('/')))) !== undefined) return;
-    this.#deps.state.markLocalGone(relPath);
-    this.#log.info({ local: relPath, remote: bucketPath }, 'local copy removed; the bucket keeps its copy');
-  }
-
-  async #scanDir(relDir: string): Promise<void> {
-    const root = path.join(this.config.outbox, ...relDir.split('/'));
-    try {
-      for await (const entry of walk(this.#deps.fs, root, (rel) => ignoredReason(`${relDir}/${rel}`, this.rules) !== undefined)) {
-        this.#onWatchEvent({ type: 'change', relPath: `${relDir}/${entry.relPath}` });
-      }
-    } catch (error) {
-      this.#log.error({ err: error, dir: relDir }, 'cannot read a new folder in the outbox');
-    }
-  }
-
-  #onWatchError(error: Error): void {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EMFILE') {
-      // Out of inotify watches or file descriptors: stop relying on events and rescan often instead.
-      this.#log.error(
-        { code, rescanEveryMs: FALLBACK_RESCAN_MS },
-        code === 'ENOSPC'
-          ? 'out of inotify watches; falling back to periodic rescans. Raise the limit: sudo sysctl fs.inotify.max_user_watches=1048576 (persist it in /etc/sysctl.d/)'
-          : 'too many open files for the watcher; falling back to periodic rescans. Raise the limit (LimitNOFILE= in the unit, or ulimit -n)',
-      );
-      const watcher = this.#watcher;
-      this.#watcher = undefined;
-      void watcher?.close();
-      this.#schedule('rescan', FALLBACK_RESCAN_MS, () => this.#rescan('fallback'), true);
-    } else {
-      this.#log.error({ err: error }, 'watcher error; rescanning the outbox');
-    }
-    this.#rescan('watcher error');
-  }
-
-  #rescan(why: string): void {
-    this.#log.debug({ why }, 'rescanning the outbox');
-    void this.scan().catch((e: unknown) => this.#log.error({ err: e }, 'rescan failed'));
-  }
-
   /**
    * Periodic work: a full rescan on a jittered interval (the watcher can miss events), and a slow
    * retry of failed files. Call once the first scan is done.
    */
   startHousekeeping(): void {
-    const jittered = () => Math.round(this.config.rescanIntervalMs * (0.75 + Math.random() * 0.5));
-    const rescan = () => {
-      this.#rescan('periodic');
-      this.#schedule('rescan', jittered(), rescan);
-    };
-    this.#schedule('rescan', jittered(), rescan);
+    this.#intake.startRescans();
     const retry = () => {
       this.retryFailed(FAILED_RETRY_MS);
       this.#schedule('failed-retry', FAILED_RETRY_MS, retry);
