@@ -4,6 +4,7 @@
  */
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { forTerminal } from './core/terminal-text.js';
 
 export type { Logger };
 
@@ -29,7 +30,16 @@ export interface LogOptions {
 export function createLogger(options: LogOptions): Logger {
   const usePretty = options.pretty ?? (options.destination === undefined && process.stdout.isTTY === true);
   const destination = usePretty
-    ? pretty({ colorize: true, sync: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,agentId', destination: 1 })
+    ? pretty({
+        colorize: true,
+        sync: true,
+        singleLine: true,
+        translateTime: 'SYS:HH:MM:ss',
+        ignore: 'pid,hostname,agentId',
+        destination: 1,
+        // The message may quote a bucket path or a server's text: no control reaches the terminal (the fields are JSON).
+        messageFormat: (log, key) => forTerminal(String(log[key] ?? '')),
+      })
     : (options.destination ?? pino.destination({ dest: 1, sync: true }));
   return pino(
     {

@@ -6,8 +6,9 @@ import type { Writable } from 'node:stream';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
-import { formatBytes, type BoardMessage } from '../conventions/message.js';
+import { boardSortTime, formatBytes, isFutureTime, type BoardMessage } from '../conventions/message.js';
 import type { BucketClient } from '../core/ports.js';
+import { forTerminal } from '../core/terminal-text.js';
 import { BoardReader, MAX_MESSAGE_BYTES, byTimeDescending } from '../read/board.js';
 import type { CommandContext } from './context.js';
 
@@ -52,18 +53,18 @@ export async function runBoard(ctx: CommandContext, options: BoardOptions): Prom
   const select = (all: BoardMessage[]) =>
     all.filter((m) => {
       if (options.agent !== undefined && m.agentId !== options.agent) return false;
-      if (sinceMs !== undefined && (m.timestamp?.getTime() ?? 0) < now() - sinceMs) return false;
+      if (sinceMs !== undefined && boardSortTime(m, now()) < now() - sinceMs) return false;
       return true;
     });
 
   const first = select(await reader.read(options.signal));
   const printed = new Set<string>();
-  const newestFirst = [...first].sort(byTimeDescending);
+  const newestFirst = [...first].sort(byTimeDescending(now()));
   if (newestFirst.length === 0 && !options.json) {
     out.write(options.follow ? 'no messages yet; waiting for new ones (Ctrl-C to stop)\n' : 'no messages\n');
   }
   for (const m of newestFirst) {
-    out.write(options.json ? `${JSON.stringify(toJson(m))}\n` : formatMessage(m));
+    out.write(options.json ? `${JSON.stringify(toJson(m, now()))}\n` : formatMessage(m, now()));
     printed.add(m.path);
   }
   if (!options.follow) return 0;
@@ -80,20 +81,22 @@ export async function runBoard(ctx: CommandContext, options: BoardOptions): Prom
       continue;
     }
     // New messages in the order they were posted: a follow stream reads top to bottom.
-    const fresh = select(all).filter((m) => !printed.has(m.path)).sort(byTimeDescending).reverse();
+    const fresh = select(all).filter((m) => !printed.has(m.path)).sort(byTimeDescending(now())).reverse();
     for (const m of fresh) {
-      out.write(options.json ? `${JSON.stringify(toJson(m))}\n` : formatMessage(m));
+      out.write(options.json ? `${JSON.stringify(toJson(m, now()))}\n` : formatMessage(m, now()));
       printed.add(m.path);
     }
   }
   return 0;
 }
 
-export function toJson(m: BoardMessage): Record<string, unknown> {
+export function toJson(m: BoardMessage, nowMs: number = Date.now()): Record<string, unknown> {
   return {
     path: m.path,
     agent_id: m.agentId ?? null,
+    claimed_agent_id: m.claimedAgentId ?? null,
     timestamp: m.timestamp?.toISOString().replace(/\.000Z$/, 'Z') ?? null,
+    timestamp_in_future: isFutureTime(m.timestamp, nowMs),
     title: m.title,
     tags: m.tags,
     supersedes: m.supersedes ?? null,
@@ -109,25 +112,23 @@ export function toJson(m: BoardMessage): Record<string, unknown> {
 }
 
 /** Two or more lines per message: time, agent and title; then each artifact with its size; then the message path. */
-export function formatMessage(m: BoardMessage): string {
-  const when = m.timestamp === undefined ? 'unknown time        ' : m.timestamp.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
-  const tags = m.tags.length > 0 ? `  [${m.tags.join(', ')}]` : '';
-  const lines = [`${when}  ${m.agentId ?? '?'}  ${oneLine(m.title)}${tags}`];
-  if (m.supersedes !== undefined) lines.push(`    updates ${m.supersedes}`);
+export function formatMessage(m: BoardMessage, nowMs: number = Date.now()): string {
+  const stated = m.timestamp === undefined ? 'unknown time        ' : m.timestamp.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+  const when = isFutureTime(m.timestamp, nowMs) ? `${stated} (in the future)` : stated;
+  // The author is the file name's agent id; a front matter naming someone else is flagged, never believed.
+  const author = `${forTerminal(m.agentId ?? '?')}${m.claimedAgentId === undefined ? '' : ` (front matter claims ${forTerminal(m.claimedAgentId)}: not verified)`}`;
+  const tags = m.tags.length > 0 ? `  [${m.tags.map((t) => forTerminal(t)).join(', ')}]` : '';
+  const lines = [`${when}  ${author}  ${forTerminal(m.title)}${tags}`];
+  if (m.supersedes !== undefined) lines.push(`    updates ${forTerminal(m.supersedes)}`);
   for (const a of m.artifacts) {
     const facts: string[] = [];
     if (a.kind === 'directory') facts.push(a.fileCount === undefined ? 'directory' : `directory, ${a.fileCount} file${a.fileCount === 1 ? '' : 's'}`);
     if (a.sizeBytes !== undefined) facts.push(formatBytes(a.sizeBytes));
     const shown = a.kind === 'directory' && !a.path.endsWith('/') ? `${a.path}/` : a.path;
-    lines.push(`    ${shown}${facts.length > 0 ? `  (${facts.join(', ')})` : ''}`);
+    lines.push(`    ${forTerminal(shown)}${facts.length > 0 ? `  (${facts.join(', ')})` : ''}`);
   }
-  lines.push(`    ${m.path}`);
+  lines.push(`    ${forTerminal(m.path)}`);
   return `${lines.join('\n')}\n\n`;
-}
-
-function oneLine(s: string): string {
-  // Control characters from a hand-written message must not reach the terminal.
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
 }
 
 const DURATION_UNITS: Readonly<Record<string, number>> = {

@@ -5,6 +5,7 @@ import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
 import type { OutboxFile } from '../core/ports.js';
+import { forTerminal } from '../core/terminal-text.js';
 import type { FileStat } from '../core/types.js';
 import { checkResults, isResultsPath } from '../conventions/results.js';
 import { MAX_RESULTS_BYTES } from '../pipeline/upload.js';
@@ -132,5 +133,5 @@ function formatLine(l: PlanLine): string {
   const target = l.remote === undefined ? '' : ` → ${l.remote}`;
   const size = l.sizeBytes === undefined ? '' : ` (${l.sizeBytes} bytes)`;
   const artifact = l.artifact === undefined ? '' : `; artifact ${l.artifact}`;
-  return `${l.action.padEnd(10)} ${l.local}${target}${size}  [${l.reason}${artifact}]\n`;
+  return `${forTerminal(`${l.action.padEnd(10)} ${l.local}${target}${size}  [${l.reason}${artifact}]`)}\n`;
 }

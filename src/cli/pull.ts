@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
+import { lineWriter } from '../core/terminal-text.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { formatBytes } from '../conventions/message.js';
 import { isErrnoException } from '../core/errors.js';
@@ -46,7 +47,7 @@ export async function runPull(ctx: CommandContext, options: PullOptions): Promis
   const out = options.out ?? process.stdout;
   const err = options.err ?? process.stderr;
   const fail = (message: string) => {
-    err.write(`hf-outbox pull: ${message}\n`);
+    lineWriter(err)(`hf-outbox pull: ${message}\n`);
     return 1;
   };
 
@@ -114,15 +115,15 @@ export async function runPull(ctx: CommandContext, options: PullOptions): Promis
     try {
       const done = await downloadTo(bucket, item.remote, item.local, item.sizeBytes, options.force, options.signal);
       pulled.push(done);
-      out.write(`pulled ${item.remote} → ${path.relative(options.cwd ?? process.cwd(), done.local) || done.local} (${formatBytes(done.sizeBytes)})\n`);
+      lineWriter(out)(`pulled ${item.remote} → ${path.relative(options.cwd ?? process.cwd(), done.local) || done.local} (${formatBytes(done.sizeBytes)})\n`);
     } catch (error) {
       if (options.signal?.aborted) throw error;
       failures++;
-      err.write(`hf-outbox pull: ${item.remote}: ${(error as Error).message}\n`);
+      lineWriter(err)(`hf-outbox pull: ${item.remote}: ${(error as Error).message}\n`);
     }
   }
   const total = pulled.reduce((n, p) => n + p.sizeBytes, 0);
-  out.write(`${pulled.length} file${pulled.length === 1 ? '' : 's'}, ${formatBytes(total)} into ${dest}${failures > 0 ? `; ${failures} failed` : ''}\n`);
+  lineWriter(out)(`${pulled.length} file${pulled.length === 1 ? '' : 's'}, ${formatBytes(total)} into ${dest}${failures > 0 ? `; ${failures} failed` : ''}\n`);
   ctx.logger.debug({ pulled: pulled.length, failures, dest }, 'pull finished');
   return failures > 0 ? 1 : 0;
 }

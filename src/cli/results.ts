@@ -8,6 +8,7 @@ import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
 import type { BucketClient } from '../core/ports.js';
+import { forTerminal } from '../core/terminal-text.js';
 import { RESULTS_PREFIX, ResultsReader, rankRows, type LeaderboardRow } from '../read/results.js';
 import type { CommandContext } from './context.js';
 
@@ -38,7 +39,7 @@ export async function runResults(ctx: CommandContext, options: ResultsOptions): 
   if (options.json) {
     for (const r of ranked) {
       out.write(
-        `${JSON.stringify({ rank: r.rank, score: r.score, agent_id: r.agentId, experiment: r.experiment, model: r.model ?? null, timestamp: r.timestamp ?? null, path: r.path })}\n`,
+        `${JSON.stringify({ rank: r.rank, score: r.score, agent_id: r.agentId, claimed_agent_id: r.claimedAgentId ?? null, experiment: r.experiment, model: r.model ?? null, timestamp: r.timestamp ?? null, path: r.path })}\n`,
       );
     }
     return 0;
@@ -60,7 +61,7 @@ export function formatTable(rows: readonly LeaderboardRow[]): string {
   const cells = rows.map((r) => [
     String(r.rank),
     String(r.score),
-    clean(r.agentId, 32),
+    clean(r.claimedAgentId === undefined ? r.agentId : `${r.agentId} (claims ${r.claimedAgentId})`, 64),
     clean(r.experiment, 60),
     clean(r.model ?? '', 40),
     clean(r.path, 200),
@@ -76,6 +77,6 @@ export function formatTable(rows: readonly LeaderboardRow[]): string {
 
 /** One line, no control characters, clipped with an ellipsis. */
 function clean(s: string, max: number): string {
-  const flat = s.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
+  const flat = forTerminal(s.trim());
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }

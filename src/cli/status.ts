@@ -1,6 +1,7 @@
 /** `hf-outbox status`: what is pending, uploading (with progress), failed — read from the state store, also while the daemon runs. */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { lineWriter } from '../core/terminal-text.js';
 import { formatBytes } from '../core/format.js';
 import { ARTIFACT_STATES, type ArtifactState } from '../core/types.js';
 import { STATE_FILE, StateStore, type FileRecord } from '../state/store.js';
@@ -120,24 +121,25 @@ export async function runStatus(ctx: CommandContext, options: { json: boolean; o
       out.write(`${JSON.stringify(report)}\n`);
       return 0;
     }
-    out.write(`hf-outbox ${report.agentId}: ${report.outbox} → ${report.bucket}\n`);
-    if (!exists) out.write(`no state yet in ${config.stateDir}: nothing has been published from this outbox\n`);
-    out.write(`${ARTIFACT_STATES.map((s) => `${s} ${report.counts[s]}`).join(' · ')}\n`);
-    out.write(`pending ${formatBytes(report.bytesPending)} · throughput ${formatBytes(report.throughputBytesPerSecond)}/s (last minute)\n`);
-    if (report.lastSuccess) out.write(`last upload ${report.lastSuccess.at}: ${report.lastSuccess.remote}\n`);
+    const say = lineWriter(out);
+    say(`hf-outbox ${report.agentId}: ${report.outbox} → ${report.bucket}\n`);
+    if (!exists) say(`no state yet in ${config.stateDir}: nothing has been published from this outbox\n`);
+    say(`${ARTIFACT_STATES.map((s) => `${s} ${report.counts[s]}`).join(' · ')}\n`);
+    say(`pending ${formatBytes(report.bytesPending)} · throughput ${formatBytes(report.throughputBytesPerSecond)}/s (last minute)\n`);
+    if (report.lastSuccess) say(`last upload ${report.lastSuccess.at}: ${report.lastSuccess.remote}\n`);
     for (const u of report.uploading) {
-      out.write(`uploading ${u.remote}: ${u.percent}% of ${formatBytes(u.bytesTotal)} at ${formatBytes(u.bytesPerSecond)}/s\n`);
+      say(`uploading ${u.remote}: ${u.percent}% of ${formatBytes(u.bytesTotal)} at ${formatBytes(u.bytesPerSecond)}/s\n`);
     }
-    for (const e of report.lastErrors) out.write(`${e.state.padEnd(9)} ${e.local}: ${e.error}\n`);
+    for (const e of report.lastErrors) say(`${e.state.padEnd(9)} ${e.local}: ${e.error}\n`);
     for (const a of report.announcements.filter((x) => x.state !== 'posted')) {
-      out.write(`note ${a.state.padEnd(8)} ${a.source}: ${a.reason ?? ''}\n`);
+      say(`note ${a.state.padEnd(8)} ${a.source}: ${a.reason ?? ''}\n`);
     }
     for (const r of report.replaced) {
       const when = r.pending ? 'will replace' : `replaced at ${r.at}`;
-      out.write(`${r.pending ? 'replace' : 'replaced'}  ${r.remote}: ${when} the version published at ${r.replacedPublishedAt} (${formatBytes(r.replacedBytes)})\n`);
+      say(`${r.pending ? 'replace' : 'replaced'}  ${r.remote}: ${when} the version published at ${r.replacedPublishedAt} (${formatBytes(r.replacedBytes)})\n`);
     }
     if (report.localCopiesRemoved > 0) {
-      out.write(`${report.localCopiesRemoved} uploaded file(s) were removed locally; the bucket keeps them\n`);
+      say(`${report.localCopiesRemoved} uploaded file(s) were removed locally; the bucket keeps them\n`);
     }
     return 0;
   } finally {

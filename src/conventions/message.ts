@@ -56,9 +56,17 @@ export interface RenderedMessage {
 /** What the message board shows of one message, whoever wrote it. */
 export interface BoardMessage {
   path: string;
+  /**
+   * The author: the agent id the file name carries, the only thing the naming convention guarantees
+   * (an agent writes only names with its own id). Undefined when the name carries none.
+   */
   agentId: string | undefined;
+  /** The front matter's `agent_id` when it names someone else than the file name: shown flagged, never as the author. */
+  claimedAgentId: string | undefined;
   /** From the front matter, else the file name; undefined when neither says (use the upload time). */
   timestamp: Date | undefined;
+  /** When the bucket says the file was written (filled by the reader, when the listing gives it). */
+  uploadedAt?: Date | undefined;
   title: string;
   tags: string[];
   supersedes: string | undefined;
@@ -282,7 +290,8 @@ export function parseMessage(text: string, bucketPath: string): BoardMessage {
   }
   body = body.replace(/^(?:[ \t]*\n)+/, '').trimEnd();
 
-  const agentId = text_(meta['agent_id']) ?? fromName.agentId;
+  const agentId = fromName.agentId;
+  const claimed = text_(meta['agent_id']);
   const stated = text_(meta['timestamp']) ?? (meta['timestamp'] instanceof Date ? meta['timestamp'].toISOString() : undefined);
   const statedDate = stated === undefined ? undefined : new Date(stated);
   const timestamp = statedDate !== undefined && !Number.isNaN(statedDate.getTime()) ? statedDate : fromName.timestamp;
@@ -290,6 +299,7 @@ export function parseMessage(text: string, bucketPath: string): BoardMessage {
   return {
     path: bucketPath,
     agentId,
+    claimedAgentId: claimed !== undefined && claimed !== agentId ? claimed : undefined,
     timestamp,
     title: text_(meta['title']) ?? titleOfBody(body) ?? fromName.slug ?? lastSegment(bucketPath),
     tags: tagsOf(meta['tags']),
@@ -341,4 +351,22 @@ function titleOfBody(body: string): string | undefined {
   const line = (heading ?? lines.find((l) => l.trim() !== ''))?.replace(/^#{1,6}[ \t]+/, '').replace(/[ \t]+#*[ \t]*$/, '').trim();
   if (line === undefined || line === '') return undefined;
   return line.length > 100 ? `${line.slice(0, 99)}…` : line;
+}
+
+/** A stated time this far ahead of the reader's clock is clock skew; beyond it, the time is in the future. */
+export const FUTURE_SKEW_MS = 5 * 60_000;
+
+/** True when a message's stated time lies in the future (shown as such, never sorted above the rest). */
+export function isFutureTime(t: Date | undefined, nowMs: number): boolean {
+  return t !== undefined && t.getTime() > nowMs + FUTURE_SKEW_MS;
+}
+
+/**
+ * The time a message sorts by: its stated time, unless that lies in the future; then the time the
+ * bucket says it was written, else none (0: it sorts last). A post dated 2099 cannot pin itself on top.
+ */
+export function boardSortTime(m: Pick<BoardMessage, 'timestamp' | 'uploadedAt'>, nowMs: number): number {
+  if (m.timestamp !== undefined && !isFutureTime(m.timestamp, nowMs)) return m.timestamp.getTime();
+  if (m.uploadedAt !== undefined && !isFutureTime(m.uploadedAt, nowMs)) return m.uploadedAt.getTime();
+  return 0;
 }

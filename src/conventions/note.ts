@@ -16,6 +16,7 @@
  * failed, rejected too): an artifact left out would turn its note into an orphan posted alone.
  */
 import { parseDocument } from 'yaml';
+import { unsafeCharacter } from '../core/terminal-text.js';
 import { NOTE_SUFFIX, splitExtension } from '../pipeline/naming.js';
 
 export interface ArtifactRef {
@@ -50,11 +51,12 @@ export function parseNote(text: string, notePath: string): ParsedNote {
   const split = splitFrontMatter(normalised);
   if (!split.ok) return { ok: false, error: `${notePath}: ${split.error}` };
   const body = trimBlankLines(split.body);
-  if (split.frontMatter === undefined) return { ok: true, ...titleFromHeading(body), tags: [], body };
-
-  const meta = readFrontMatter(split.frontMatter, split.frontMatterLineOffset);
+  const meta = split.frontMatter === undefined ? ({ ok: true, tags: [] } as FrontMatter) : readFrontMatter(split.frontMatter, split.frontMatterLineOffset);
   if (!meta.ok) return { ok: false, error: `${notePath}: ${meta.error}` };
   const title = meta.title ?? titleFromHeading(body).title;
+  // The heading becomes the front matter's title of the post: the same rule as a written title.
+  const bad = meta.title === undefined && title !== undefined ? unsafeCharacter(title) : undefined;
+  if (bad !== undefined) return { ok: false, error: `${notePath}: ${controlInKey('title', bad.escape)} (it comes from the first # heading)` };
   return { ok: true, ...(title === undefined ? {} : { title }), tags: meta.tags, body };
 }
 
@@ -142,6 +144,8 @@ function readFrontMatter(source: string, lineOffset: number): FrontMatter {
     if (clean.length > MAX_TITLE_CHARS) {
       return { ok: false, error: `front matter key "title" is ${clean.length} characters long; keep it under ${MAX_TITLE_CHARS}` };
     }
+    const bad = unsafeCharacter(clean);
+    if (bad !== undefined) return { ok: false, error: controlInKey('title', bad.escape) };
     if (clean !== '') title = clean;
   }
 
@@ -171,6 +175,8 @@ function readTags(raw: unknown): { ok: true; tags: string[] } | { ok: false; err
   for (const item of items) {
     const tag = item.replace(/\s+/g, ' ').trim();
     if (tag === '' || tags.includes(tag)) continue;
+    const bad = unsafeCharacter(tag);
+    if (bad !== undefined) return { ok: false, error: controlInKey('tags', bad.escape) };
     if (tag.length > MAX_TAG_CHARS) {
       return { ok: false, error: `front matter key "tags": tag "${clip(tag, 40)}" is longer than ${MAX_TAG_CHARS} characters` };
     }
@@ -178,6 +184,14 @@ function readTags(raw: unknown): { ok: true; tags: string[] } | { ok: false; err
   }
   if (tags.length > MAX_TAGS) return { ok: false, error: `front matter key "tags" has ${tags.length} tags; at most ${MAX_TAGS} are allowed` };
   return { ok: true, tags };
+}
+
+/** Every agent's `board` prints these fields: a control or bidi character would drive their terminals. */
+function controlInKey(key: string, escape: string): string {
+  return (
+    `front matter key "${key}" holds the control or bidi character ${escape}, which would reach every reader's terminal; ` +
+    'remove it (hf-outbox does not post it)'
+  );
 }
 
 /** A first line `# Heading` (ATX, level 1) gives the title when the front matter has none. */

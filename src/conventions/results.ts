@@ -8,6 +8,8 @@
  * key order, indentation, number spelling. When nothing is filled, the original bytes are returned.
  */
 
+import { splitExtension } from '../pipeline/naming.js';
+
 export interface ResultsContext {
   agentId: string;
   now: Date;
@@ -60,6 +62,23 @@ export function checkResults(bytes: Uint8Array, ctx: ResultsContext): ResultsChe
   }
   if (fill.length === 0) return { ok: true, content: bytes, filled };
   return { ok: true, content: new TextEncoder().encode(insertFields(read.text, fill)), filled };
+}
+
+/**
+ * Who a results file is from: the agent id its file name carries (`eval_agent-02.json` → agent-02),
+ * the only thing the naming convention guarantees. The JSON's `agent_id`, when it names someone else,
+ * is returned as `claimedAgentId`: shown flagged, never as the author.
+ */
+export function resultAuthor(bucketPath: string, statedAgentId: string | undefined): { agentId: string | undefined; claimedAgentId: string | undefined } {
+  const agentId = agentFromFileName(bucketPath);
+  return { agentId, claimedAgentId: statedAgentId !== undefined && statedAgentId !== agentId ? statedAgentId : undefined };
+}
+
+/** `artifacts/results/gsm8k/eval_agent-02.json` → `agent-02` (the last `_` part of the name, per the conventions). */
+export function agentFromFileName(bucketPath: string): string | undefined {
+  const [stem] = splitExtension(bucketPath.slice(bucketPath.lastIndexOf('/') + 1));
+  const i = stem.lastIndexOf('_');
+  return i > 0 && i < stem.length - 1 ? stem.slice(i + 1) : undefined;
 }
 
 /** Reads and validates a results file (the required fields only). Never throws. */

@@ -3,7 +3,7 @@
  * already read, same path, size and hash, comes from the reader's cache) and parses it with the
  * conventions' `parseMessage`. Used by `hf-outbox board` and the dashboard: one code path.
  */
-import { MESSAGE_BOARD_ROOT, parseMessage, type BoardMessage } from '../conventions/message.js';
+import { MESSAGE_BOARD_ROOT, boardSortTime, parseMessage, type BoardMessage } from '../conventions/message.js';
 import type { BucketClient, RemoteEntry } from '../core/ports.js';
 import type { Logger } from '../log.js';
 import { forEachLimited, readCapped } from './io.js';
@@ -36,9 +36,12 @@ export class BoardReader {
         const bytes = await readCapped(await this.#bucket.download(e.path, signal ? { signal } : {}), MAX_MESSAGE_BYTES);
         const m = parseMessage(new TextDecoder().decode(bytes), e.path);
         if (m.warning !== undefined) this.#logger.warn({ path: e.path }, `message ${e.path}: ${m.warning}`);
-        if (m.timestamp === undefined && e.uploadedAt !== undefined) {
+        if (e.uploadedAt !== undefined) {
           const uploaded = new Date(e.uploadedAt);
-          if (!Number.isNaN(uploaded.getTime())) m.timestamp = uploaded;
+          if (!Number.isNaN(uploaded.getTime())) {
+            m.uploadedAt = uploaded;
+            m.timestamp ??= uploaded;
+          }
         }
         next.set(keyOf(e), m);
       } catch (error) {
@@ -57,10 +60,15 @@ export class BoardReader {
   }
 }
 
-/** Newest first; messages without a time last; ties by path, descending. */
-export function byTimeDescending(a: BoardMessage, b: BoardMessage): number {
-  const ta = a.timestamp?.getTime() ?? 0;
-  const tb = b.timestamp?.getTime() ?? 0;
-  if (ta !== tb) return tb - ta;
-  return a.path < b.path ? 1 : a.path > b.path ? -1 : 0;
+/**
+ * Newest first by the conventions' sort time (a time in the future does not count); messages
+ * without a time last; ties by path, descending.
+ */
+export function byTimeDescending(nowMs: number = Date.now()): (a: BoardMessage, b: BoardMessage) => number {
+  return (a, b) => {
+    const ta = boardSortTime(a, nowMs);
+    const tb = boardSortTime(b, nowMs);
+    if (ta !== tb) return tb - ta;
+    return a.path < b.path ? 1 : a.path > b.path ? -1 : 0;
+  };
 }

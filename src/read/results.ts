@@ -3,9 +3,8 @@
  * conventions' `readResult`, ranked best first. Files that are not valid results are returned apart,
  * each with the reason. Used by `hf-outbox results` and the dashboard: one code path.
  */
-import { readResult } from '../conventions/results.js';
+import { agentFromFileName, readResult, resultAuthor } from '../conventions/results.js';
 import type { BucketClient, RemoteEntry } from '../core/ports.js';
-import { splitExtension } from '../pipeline/naming.js';
 import { forEachLimited, readCapped } from './io.js';
 
 export const RESULTS_PREFIX = 'artifacts/results';
@@ -15,7 +14,10 @@ const DOWNLOAD_CONCURRENCY = 8;
 
 export interface ResultRow {
   score: number;
+  /** The author: the file name's agent id ('?' when it carries none). */
   agentId: string;
+  /** The JSON's agent_id when it names someone else than the file name: flagged, never the author. */
+  claimedAgentId?: string | undefined;
   experiment: string;
   model: string | undefined;
   timestamp: string | undefined;
@@ -88,11 +90,13 @@ export class ResultsReader {
     const read = readResult(bytes);
     if (!read.ok) return skip(read.reason);
     const { record } = read;
+    const author = resultAuthor(e.path, record.agentId);
     return {
       ok: true,
       row: {
         score: record.score,
-        agentId: record.agentId ?? agentFromFileName(e.path) ?? '?',
+        agentId: author.agentId ?? '?',
+        claimedAgentId: author.claimedAgentId,
         experiment: record.experiment,
         model: record.model,
         timestamp: record.timestamp,
@@ -118,9 +122,4 @@ export function rankRows(rows: readonly ResultRow[], ascending: boolean): Leader
   });
 }
 
-/** `artifacts/results/gsm8k/eval_agent-02.json` → `agent-02` (the last `_` part of the name, per the conventions). */
-export function agentFromFileName(bucketPath: string): string | undefined {
-  const [stem] = splitExtension(bucketPath.slice(bucketPath.lastIndexOf('/') + 1));
-  const i = stem.lastIndexOf('_');
-  return i > 0 && i < stem.length - 1 ? stem.slice(i + 1) : undefined;
-}
+export { agentFromFileName };

@@ -241,11 +241,12 @@ describe('parseMessage reads posted messages back, tolerating hand-written ones'
       { agentId: 'agent-03', timestamp: undefined },
     ],
     [
-      'front matter overrides the file name',
+      'front matter gives time and title; its agent_id naming someone else is only a claim: the author is the file name\'s',
       'message_board/20260423T080910Z_x_agent-02.md',
       '---\nagent_id: agent-09\ntimestamp: 2026-05-01T00:00:00Z\ntitle: T\ntags: a, b\nartifacts:\n  - artifacts/data/x_agent-09.bin\n  - {path: artifacts/y_agent-09, size_bytes: -1, kind: folder}\n---\nbody',
       {
-        agentId: 'agent-09',
+        agentId: 'agent-02',
+        claimedAgentId: 'agent-09',
         timestamp: new Date('2026-05-01T00:00:00Z'),
         title: 'T',
         tags: ['a', 'b'],

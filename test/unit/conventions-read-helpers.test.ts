@@ -41,10 +41,15 @@ describe('rankRows orders a leaderboard', () => {
     expect(rankRows([row(2, 'a'), row(-1, 'b'), row(0, 'c')], true).map((r) => r.score)).toEqual([-1, 0, 2]);
   });
 
-  it('prints an aligned table with the score right-aligned and control characters removed', () => {
+  it('prints an aligned table with the score right-aligned and control characters shown as escapes, never sent', () => {
     const table = formatTable(rankRows([{ ...row(0.5, 'p1'), experiment: 'bad\u001b[31m\nname' }, row(10.25, 'p2')], false));
     expect(table).toBe(
-      ['rank  score  agent_id  experiment     model  path', '1     10.25  a         e                     p2', '2       0.5  a         bad [31m name         p1', ''].join('\n'),
+      [
+        'rank  score  agent_id  experiment           model  path',
+        '1     10.25  a         e                           p2',
+        '2       0.5  a         bad\\x1b[31m\\x0aname         p1',
+        '',
+      ].join('\n'),
     );
   });
 
