@@ -166,7 +166,7 @@ describe.each(backends)('reading commands on a $name filled by agent-02', (backe
       [2, 0.72, 'artifacts/results/gsm8k/eval_cot_agent-03.json'],
       [4, 3.1, 'artifacts/results/ppl_agent-03.json'],
     ]);
-    expect(ascRows[3]).toEqual({ rank: 4, score: 3.1, agent_id: 'agent-03', experiment: 'LoRA r16 perplexity', model: null, timestamp: null, path: 'artifacts/results/ppl_agent-03.json' });
+    expect(ascRows[3]).toEqual({ rank: 4, score: 3.1, agent_id: 'agent-03', claimed_agent_id: null, experiment: 'LoRA r16 perplexity', model: null, timestamp: null, path: 'artifacts/results/ppl_agent-03.json' });
 
     const lora = new Capture();
     await runResults(t.ctx, { json: true, ascending: false, experiment: 'lora R16', out: lora });
