@@ -6,6 +6,7 @@ import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { Outbox, type OutboxOptions } from '../daemon.js';
 import { createLogger, type Logger } from '../log.js';
+import { checkOutbox } from '../pipeline/layout.js';
 import type { OutboxMetrics } from '../service/metrics.js';
 import { StateStore } from '../state/store.js';
 
@@ -32,6 +33,8 @@ export async function createOutbox(
   metrics?: OutboxMetrics,
 ): Promise<{ outbox: Outbox; state: StateStore }> {
   const fs = new NodeOutboxFs();
+  // A mistyped or missing outbox is a configuration error (78) before any state is created for it.
+  await checkOutbox(ctx.config);
   const state = StateStore.open(ctx.config.stateDir, stateIdentity(ctx.config));
   try {
     const bucket = await openBucket(ctx.config, { fs, clock: systemClock, logger: ctx.logger, ...(metrics ? { metrics } : {}) });

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { closest, distance } from 'fastest-levenshtein';
 import * as v from 'valibot';
 import { FALLBACK_AGENT_ID, LOG_LEVELS, WATCH_MODES, OPTIONS, envName, flagName, type OptionName, type OptionSpec } from './schema.js';
 
@@ -16,6 +17,11 @@ export type BucketTarget =
 export interface Config {
   configFile: string | undefined;
   outbox: string;
+  /**
+   * Where the outbox setting came from: only the default ./outbox of the quick start is created
+   * when missing; one the user named must exist (a typo must not publish nowhere, forever).
+   */
+  outboxSource: 'default' | 'given';
   bucket: BucketTarget;
   agentId: string;
   stateDir: string;
@@ -61,9 +67,11 @@ export function parseConfig(input: ParseInput): ParseResult {
   const fileSettings = input.file ? normaliseFileKeys(input.file, errors) : {};
 
   const values = {} as Record<OptionName, unknown>;
+  const sources = {} as Record<OptionName, string | undefined>;
   for (const name of OPTION_NAMES) {
     const spec: OptionSpec = OPTIONS[name];
     const picked = pick(name, spec, input, fileSettings);
+    sources[name] = picked?.source;
     const result = v.safeParse(spec.schema, picked?.value);
     if (result.success) {
       values[name] = result.output;
@@ -75,7 +83,9 @@ export function parseConfig(input: ParseInput): ParseResult {
   if (errors.length > 0) return { ok: false, errors };
 
   const bucket = parseBucket(String(values.bucket), input.cwd);
-  if (typeof bucket === 'string') return { ok: false, errors: [`bucket: ${bucket}`] };
+  if (typeof bucket === 'string') return { ok: false, errors: [`bucket: ${bucket} (from ${sources.bucket ?? 'default'})`] };
+  const unknownAnnounce = unknownCategories(values.autoAnnounce as string[], [...(values.categories as string[]), ...(values.unitCategories as string[])]);
+  if (unknownAnnounce) return { ok: false, errors: [`auto-announce: ${unknownAnnounce} (from ${sources.autoAnnounce ?? 'default'})`] };
 
   let agentId = values.agentId as string | undefined;
   if (agentId === undefined) {
@@ -96,6 +106,7 @@ export function parseConfig(input: ParseInput): ParseResult {
   const config: Config = {
     configFile: input.file?.path,
     outbox,
+    outboxSource: sources.outbox === undefined ? 'default' : 'given',
     bucket,
     agentId,
     stateDir,
@@ -147,7 +158,12 @@ function pick(
     const raw = input.env[variable];
     if (raw !== undefined && raw !== '') return { value: coerceText(raw, spec), source: variable };
   }
-  if (file[name] !== undefined) return { value: file[name], source: input.file?.path ?? 'config file' };
+  const fromFile = file[name];
+  if (fromFile !== undefined) {
+    // `auto-announce: checkpoints` in YAML is a plain string: read it as the list it names.
+    const value = spec.kind === 'list' && typeof fromFile === 'string' ? coerceText(fromFile, spec) : fromFile;
+    return { value, source: input.file?.path ?? 'config file' };
+  }
   return undefined;
 }
 
@@ -172,8 +188,31 @@ export function coerceText(raw: string, spec: OptionSpec): unknown {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
+const HF_FORM = 'expected hf://buckets/OWNER/NAME, e.g. hf://buckets/my-org/shared-artifacts';
+
+/** Each name in `wanted` must be one of `known`; else the reason, with the nearest known name. */
+function unknownCategories(wanted: readonly string[], known: readonly string[]): string | undefined {
+  const bad = wanted.filter((w) => !known.includes(w));
+  if (bad.length === 0) return undefined;
+  const names = [...new Set(known)];
+  const hints = bad.map((b) => {
+    const near = nearest(b, names);
+    return near ? `"${b}" is not a category (did you mean "${near}"?)` : `"${b}" is not a category`;
+  });
+  return `${hints.join(', ')}; the categories are ${names.join(', ')}`;
+}
+
+/** The known name nearest to `word` (at most 2 edits, or a third of its length), if any. */
+export function nearest(word: string, known: readonly string[]): string | undefined {
+  if (known.length === 0) return undefined;
+  const near = closest(word, [...known]);
+  return distance(word, near) <= Math.max(2, Math.floor(word.length / 3)) ? near : undefined;
+}
 
 export function parseBucket(raw: string, cwd: string): BucketTarget | string {
+  // Anything that starts like an hf URI is one: a typo (hf:/…, hf:buckets/…, HF://…) must never
+  // become a local folder named "hf:" that silently publishes nowhere.
+  if (/^hf:/i.test(raw) && !raw.startsWith('hf://')) return `got "${raw}", ${HF_FORM}`;
   const hf = /^hf:\/\/(.*)$/.exec(raw);
   if (hf) {
     const parts = (hf[1] as string).replace(/\/+$/, '').split('/');
@@ -181,7 +220,7 @@ export function parseBucket(raw: string, cwd: string): BucketTarget | string {
       const [, owner, name] = parts as [string, string, string];
       return { kind: 'hf', owner, name, id: `${owner}/${name}`, uri: `hf://buckets/${owner}/${name}` };
     }
-    return `got "${raw}", expected hf://buckets/OWNER/NAME (a bucket, with no path inside it)`;
+    return `got "${raw}", ${HF_FORM} (a bucket, with no path inside it)`;
   }
   if (raw.startsWith('file://')) {
     let root: string;

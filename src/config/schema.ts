@@ -44,7 +44,7 @@ export const OPTIONS = {
   },
   outbox: {
     kind: 'string',
-    description: 'Local folder to watch; it mirrors artifacts/ of the bucket.',
+    description: 'Local folder to watch; it mirrors artifacts/ of the bucket. A folder you name must exist (hf-outbox init creates one); only the default ./outbox is created at start.',
     defaultText: './outbox',
     schema: v.optional(nonEmpty, './outbox'),
   },

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { downloadFile } from '@huggingface/hub';
 import { onTestFinished } from 'vitest';
 import { startHubEmulator, type HubEmulator, type HubEmulatorOptions } from '../hub-emulator/index.js';
-import { sha256, tmpDir } from './tmp.js';
+import { outboxIn, sha256, tmpDir } from './tmp.js';
 
 export const WRITE_TOKEN = 'hf_test_write_token_0123456789abcdef';
 export const READ_TOKEN = 'hf_test_read_token_0123456789abcdef';
@@ -39,7 +39,7 @@ export async function readBack(emu: HubEmulator, bucket: string, filePath: strin
  */
 export async function hubWorkspace(bucket = 'team/shared') {
   const root = tmpDir();
-  const outbox = path.join(root, 'outbox');
+  const outbox = outboxIn(root);
   const state = path.join(root, 'state');
   const tokenFile = await writeTokenFile(root);
   const emu = await startEmulator();

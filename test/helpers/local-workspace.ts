@@ -7,7 +7,7 @@ import { parseConfig, type Config, type RawSettings } from '../../src/config/par
 import { Outbox, type OutboxDeps } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
 import { StateStore } from '../../src/state/store.js';
-import { tmpDir } from './tmp.js';
+import { outboxIn, tmpDir } from './tmp.js';
 
 /** A watcher that never reports anything: the test drives the daemon through scans. */
 export const noWatcher: NonNullable<OutboxDeps['watch']> = () => ({ ready: Promise.resolve(), close: async () => undefined });
@@ -21,7 +21,7 @@ export function localWorkspace(settings: RawSettings = {}): {
   open(deps?: Partial<OutboxDeps>): { daemon: Outbox; state: StateStore };
 } {
   const root = tmpDir();
-  const outbox = path.join(root, 'outbox');
+  const outbox = outboxIn(root);
   const bucketDir = path.join(root, 'bucket');
   const parsed = parseConfig({ flags: { outbox, bucket: bucketDir, agentId: 'agent-01', settleMs: 0, ...settings }, env: {}, file: undefined, cwd: root, homeDir: root });
   if (!parsed.ok) throw new Error(parsed.errors.join('\n'));

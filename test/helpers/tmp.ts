@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,16 @@ export function tmpDir(prefix = 'hfo-'): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * `root/outbox`, created: hf-outbox creates only the default ./outbox, an outbox named by a flag
+ * must exist (a mistyped path is an error), as after `hf-outbox init`.
+ */
+export function outboxIn(root: string): string {
+  const outbox = path.join(root, 'outbox');
+  mkdirSync(outbox, { recursive: true });
+  return outbox;
 }
 
 /** Writes a tree declared as data: { "scripts/a.py": "print(1)" }. */

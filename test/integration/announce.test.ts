@@ -11,11 +11,11 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { Daemon, runCli } from '../helpers/cli.js';
 import { startEmulator, writeTokenFile } from '../helpers/hub.js';
-import { tmpDir, writeTree } from '../helpers/tmp.js';
+import { outboxIn, tmpDir, writeTree } from '../helpers/tmp.js';
 
 function local(extra: string[] = []) {
   const root = tmpDir();
-  const outbox = path.join(root, 'outbox');
+  const outbox = outboxIn(root);
   const bucket = path.join(root, 'bucket');
   const state = path.join(root, 'state');
   return { root, outbox, bucket, state, args: ['--outbox', outbox, '--bucket', bucket, '--state-dir', state, '--agent-id', 'agent-01', '--settle-ms', '0', ...extra] };
@@ -186,7 +186,7 @@ describe('announcements on a local-folder bucket', () => {
 describe('announcements on an hf:// bucket (Hub emulator)', () => {
   it('posts the message after the checkpoint landed, readable by board', async () => {
     const root = tmpDir();
-    const outbox = path.join(root, 'outbox');
+    const outbox = outboxIn(root);
     const emu = await startEmulator();
     const tokenFile = await writeTokenFile(root);
     const args = ['--outbox', outbox, '--bucket', 'hf://buckets/team/shared', '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--hub-url', emu.url, '--token-file', tokenFile, '--settle-ms', '0'];

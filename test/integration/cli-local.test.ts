@@ -7,11 +7,11 @@ import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Daemon, cleanEnv, runCli, waitFor } from '../helpers/cli.js';
-import { sha256, tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
+import { outboxIn, sha256, tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
 
 function setup() {
   const root = tmpDir();
-  const outbox = path.join(root, 'outbox');
+  const outbox = outboxIn(root);
   const bucket = path.join(root, 'bucket');
   const state = path.join(root, 'state');
   const args = ['--outbox', outbox, '--bucket', bucket, '--state-dir', state, '--agent-id', 'agent-01'];

@@ -6,7 +6,7 @@ import { Daemon, runCli, waitFor } from '../helpers/cli.js';
 import { startEmulator, writeTokenFile } from '../helpers/hub.js';
 import { StateStore } from '../../src/state/store.js';
 import { triggeringData } from '../fixtures/xet-core-chunking-vectors.js';
-import { sha256, tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
+import { outboxIn, sha256, tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
 
 interface Status {
   counts: Record<string, number>;
@@ -19,7 +19,7 @@ interface Status {
 
 function local() {
   const root = tmpDir();
-  const outbox = path.join(root, 'outbox');
+  const outbox = outboxIn(root);
   const bucket = path.join(root, 'bucket');
   return { root, outbox, bucket, args: ['--outbox', outbox, '--bucket', bucket, '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--settle-ms', '0'] };
 }
@@ -46,7 +46,7 @@ describe('hf-outbox status', () => {
 
   it('works while the daemon runs and shows the upload in flight and the bytes pending', async () => {
     const root = tmpDir();
-    const outbox = path.join(root, 'outbox');
+    const outbox = outboxIn(root);
     const emu = await startEmulator();
     const tokenFile = await writeTokenFile(root);
     const args = ['--outbox', outbox, '--bucket', 'hf://buckets/team/shared', '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--hub-url', emu.url, '--token-file', tokenFile, '--settle-ms', '0'];
@@ -79,7 +79,7 @@ describe('hf-outbox status', () => {
 describe('hf-outbox sync --adopt', () => {
   it('adopts identical files after the state was lost, and leaves different ones as conflicts', async () => {
     const root = tmpDir();
-    const outbox = path.join(root, 'outbox');
+    const outbox = outboxIn(root);
     const emu = await startEmulator();
     const tokenFile = await writeTokenFile(root);
     const args = (state: string) => ['--outbox', outbox, '--bucket', 'hf://buckets/team/shared', '--state-dir', path.join(root, state), '--agent-id', 'agent-01', '--hub-url', emu.url, '--token-file', tokenFile, '--settle-ms', '0'];

@@ -12,11 +12,11 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { Daemon, runCli } from '../helpers/cli.js';
 import { otherUserSkipReason, reachableCli, runAs, sharedDir } from '../helpers/other-user.js';
 import { WRITE_TOKEN, startEmulator, writeTokenFile } from '../helpers/hub.js';
-import { sha256, tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
+import { outboxIn, sha256, tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
 
 function local() {
   const root = tmpDir();
-  const outbox = path.join(root, 'outbox');
+  const outbox = outboxIn(root);
   const bucket = path.join(root, 'bucket');
   const state = path.join(root, 'state');
   mkdirSync(outbox, { recursive: true });
@@ -204,7 +204,7 @@ describe('hostile and odd input', () => {
 describe('the token appears nowhere', () => {
   it('not in any log line, error, state row or command output of a whole run', async () => {
     const root = tmpDir();
-    const outbox = path.join(root, 'outbox');
+    const outbox = outboxIn(root);
     const state = path.join(root, 'state');
     const emu = await startEmulator();
     const tokenFile = await writeTokenFile(root);

@@ -7,12 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { Daemon, cleanEnv, runCli, waitFor } from '../helpers/cli.js';
 import { Receiver } from '../helpers/notify-receiver.js';
 import { startEmulator, writeTokenFile } from '../helpers/hub.js';
-import { sha256, tmpDir, writeTree } from '../helpers/tmp.js';
+import { outboxIn, sha256, tmpDir, writeTree } from '../helpers/tmp.js';
 
 describe('lifecycle', () => {
   it('SIGTERM during a 50 MiB upload: exit 0 within the grace period, and the file lands after a restart', async () => {
     const root = tmpDir();
-    const outbox = path.join(root, 'outbox');
+    const outbox = outboxIn(root);
     const emu = await startEmulator();
     const tokenFile = await writeTokenFile(root);
     const args = ['--outbox', outbox, '--bucket', 'hf://buckets/team/shared', '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--hub-url', emu.url, '--token-file', tokenFile, '--settle-ms', '0'];
@@ -40,7 +40,7 @@ describe('lifecycle', () => {
 
   it('SIGHUP with a broken config keeps running on the old one; a valid one applies at once', async () => {
     const root = tmpDir();
-    const outbox = path.join(root, 'outbox');
+    const outbox = outboxIn(root);
     const bucket = path.join(root, 'bucket');
     const configFile = path.join(root, 'hf-outbox.yaml');
     const base = `outbox: ${outbox}\nbucket: ${bucket}\nstate-dir: ${path.join(root, 'state')}\nagent-id: agent-01\nsettle-ms: 100\n`;
@@ -115,7 +115,7 @@ describe('observability', () => {
   it('--metrics-port serves /healthz once ready and Prometheus /metrics with uploads counted', async () => {
     const root = tmpDir();
     const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const d = new Daemon(['watch', '--outbox', path.join(root, 'outbox'), '--bucket', path.join(root, 'bucket'), '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--settle-ms', '0', '--metrics-port', String(port)]);
+    const d = new Daemon(['watch', '--outbox', outboxIn(root), '--bucket', path.join(root, 'bucket'), '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--settle-ms', '0', '--metrics-port', String(port)]);
     await d.waitForLog((l) => /watching/.test(l.msg));
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);

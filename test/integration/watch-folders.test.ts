@@ -13,7 +13,7 @@ import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
 import { systemClock } from '../../src/adapters/system-clock.js';
 import { pollOutbox } from '../../src/pipeline/poll.js';
 import { watchOutbox, type WatchEvent, type WatchOptions, type Watcher } from '../../src/pipeline/watch.js';
-import { tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
+import { outboxIn, tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
 import { localWorkspace } from '../helpers/local-workspace.js';
 
 async function until(what: string, ok: () => boolean, timeoutMs = 5_000): Promise<void> {
@@ -46,7 +46,7 @@ function recorder(root: string, mode: Mode): { events: WatchEvent[]; errors: Err
 describe.each(['events', 'poll'] as const)('watching folders (watch mode %s)', (mode) => {
   it('reports files in folders that existed, were created later (nested), or were moved in', async () => {
     const root = tmpDir();
-    const outbox = path.join(root, 'outbox');
+    const outbox = outboxIn(root);
     await writeTree(outbox, { 'data/old/a.bin': 'a', '.git/x': 'x' });
     const w = recorder(outbox, mode);
     try {
@@ -80,7 +80,7 @@ describe.each(['events', 'poll'] as const)('watching folders (watch mode %s)', (
 
   it('follows a renamed folder under its new name, reports removed folders, and watches one made again', async () => {
     const root = tmpDir();
-    const outbox = path.join(root, 'outbox');
+    const outbox = outboxIn(root);
     await writeTree(outbox, { 'data/x/in/a.bin': 'a' });
     const w = recorder(outbox, mode);
     try {

@@ -43,6 +43,30 @@ describe('parseConfig', () => {
     expect(r.ok && r.config.stateDir).toBe('/var/lib/hf-outbox/agent-01');
   });
 
+  it('a typo in an hf: bucket is a configuration error showing the expected form, never a local folder', () => {
+    const r = parseConfig({ ...base, flags: { bucket: 'hf:/buckets/org/name', agentId: 'agent-01' } });
+    expect(r).toEqual({ ok: false, errors: ['bucket: got "hf:/buckets/org/name", expected hf://buckets/OWNER/NAME, e.g. hf://buckets/my-org/shared-artifacts (from --bucket)'] });
+  });
+
+  it('knows whether the outbox was named or is the default', () => {
+    expect(parseConfig(base).ok && (parseConfig(base) as { config: { outboxSource: string } }).config.outboxSource).toBe('default');
+    const given = parseConfig({ ...base, env: { HF_OUTBOX_OUTBOX: '/srv/outbox' } });
+    expect(given.ok && given.config.outboxSource).toBe('given');
+  });
+
+  it('refuses an auto-announce name that is not a category, suggesting the nearest one', () => {
+    const r = parseConfig({ ...base, flags: { autoAnnounce: ['checkpoint'] } });
+    expect(r).toEqual({ ok: false, errors: ['auto-announce: "checkpoint" is not a category (did you mean "checkpoints"?); the categories are scripts, results, checkpoints, data (from --auto-announce)'] });
+    const extra = parseConfig({ ...base, flags: { autoAnnounce: ['logs'], categories: ['scripts', 'logs'] } });
+    expect(extra.ok && extra.config.autoAnnounce).toEqual(['logs']);
+  });
+
+  it('takes a plain YAML string for a list setting (auto-announce: checkpoints)', () => {
+    const file = { path: '/etc/x.yaml', settings: { 'auto-announce': 'checkpoints', ignore: '*.lock, **/wandb/**' } };
+    const r = parseConfig({ ...base, file });
+    expect(r.ok && r.config).toMatchObject({ autoAnnounce: ['checkpoints'], ignore: ['*.lock', '**/wandb/**'] });
+  });
+
   it('returns a frozen config', () => {
     const r = parseConfig(base);
     expect(r.ok && Object.isFrozen(r.config) && Object.isFrozen(r.config.ignore)).toBe(true);
@@ -59,7 +83,7 @@ describe('parseBucket', () => {
     expect(parseBucket(raw, '/work')).toEqual(expected);
   });
 
-  it.each(['hf://org/shared', 'hf://buckets/org/shared/prefix', 's3://x/y'])('rejects %s with what is expected', (raw) => {
+  it.each(['hf://org/shared', 'hf://buckets/org/shared/prefix', 's3://x/y', 'hf:/buckets/org/shared', 'hf:buckets/org/shared', 'HF://buckets/org/shared', 'hf:'])('rejects %s with what is expected', (raw) => {
     expect(parseBucket(raw, '/work')).toMatch(/expected hf:\/\/buckets\/OWNER\/NAME/);
   });
 });
