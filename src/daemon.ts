@@ -3,16 +3,16 @@
  * Every side effect arrives through `OutboxDeps`, so tests can run the whole flow on fakes.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import type { Config } from './config/parse.js';
 import { OutboxError, toOutboxError } from './core/errors.js';
-import type { BucketClient, Clock, OutboxFs } from './core/ports.js';
+import type { BucketClient, Clock, OutboxFs, UploadProgress } from './core/ports.js';
 import type { SettledUnit } from './core/types.js';
 import type { Logger } from './log.js';
 import { Announcer } from './pipeline/announce.js';
 import { compileRules, mapPath, type CompiledRules } from './pipeline/naming.js';
+import { createLayout } from './pipeline/layout.js';
 import { createBatchQueue, type BatchQueue } from './pipeline/queue.js';
 import { LARGE_FILE_BYTES, UploadStage, type UploadJob, type UploadedEvent } from './pipeline/upload.js';
 import { readUnit, scanOutbox } from './pipeline/scan.js';
@@ -57,6 +57,7 @@ export interface OutboxEvents {
   settled: [SettledUnit];
   queued: [{ localPath: string; bucketPath: string; sizeBytes: number }];
   uploaded: [UploadedEvent];
+  progress: [UploadProgress];
   adopted: [{ localPath: string; bucketPath: string }];
   problem: [ProblemEvent];
   unsettled: [{ unitPath: string; changingForMs: number }];
@@ -121,6 +122,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       onProblem: (file, kind, reason) => this.#problem(file, kind, reason),
       onFileError: (job, error) => this.#onFileError(job, error),
       onDelivered: (unitPath) => this.#announcer.unitDelivered(unitPath),
+      onProgress: (p) => this.emit('progress', p),
     });
     this.#settler = createSettler({
       clock: deps.clock,
@@ -216,38 +218,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   /** Creates the outbox layout, checks the bucket, and requeues uploads a crash cut off. */
   async prepare(): Promise<void> {
-    await this.#createLayout();
+    await createLayout(this.config, this.#log);
     await this.#deps.bucket.check({ create: this.config.createBucket });
     this.#announcer.resume();
     const interrupted = this.#deps.state.requeueInterrupted();
     for (const p of interrupted) this.#uploader.interrupted.add(p);
     if (interrupted.length > 0) {
       this.#log.info({ files: interrupted.length }, 'uploads interrupted by the last stop: checking the bucket, then redoing what did not land');
-    }
-  }
-
-  /**
-   * Creates the outbox and its category folders when missing. Under a read-only sandbox (the
-   * systemd unit) an existing outbox is enough: missing categories are only a warning.
-   */
-  async #createLayout(): Promise<void> {
-    const outbox = this.config.outbox;
-    try {
-      await mkdir(outbox, { recursive: true });
-    } catch (error) {
-      if ((await this.#deps.fs.stat(outbox))?.kind !== 'directory') {
-        throw new OutboxError('HFO_CONFIG_INVALID', `the outbox ${outbox} does not exist and cannot be created (${(error as NodeJS.ErrnoException).code}); create it`, { cause: error });
-      }
-    }
-    if ((await this.#deps.fs.stat(outbox))?.kind !== 'directory') {
-      throw new OutboxError('HFO_CONFIG_INVALID', `the outbox ${outbox} is not a folder`);
-    }
-    for (const category of this.config.categories) {
-      try {
-        await mkdir(path.join(outbox, category), { recursive: true });
-      } catch (error) {
-        this.#log.warn({ folder: path.join(outbox, category), code: (error as NodeJS.ErrnoException).code }, 'cannot create the category folder; create it yourself if agents expect it');
-      }
     }
   }
 

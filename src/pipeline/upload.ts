@@ -44,6 +44,8 @@ export interface UploadStageDeps {
   onFileError(job: UploadJob, error: OutboxError): void;
   /** Files of this unit were recorded as uploaded (its announcement may be due). */
   onDelivered(unitPath: string): void;
+  /** Bytes of a file in flight sent so far (every file, not only large ones). */
+  onProgress?(p: UploadProgress): void;
 }
 
 /** Small files go up together; a file this large goes in a call of its own, and reports progress. */
@@ -134,7 +136,10 @@ export class UploadStage {
     });
     let results;
     try {
-      results = await bucket.upload(sources, { signal: this.#d.signal, onProgress: (p) => progress.update(p) });
+      results = await bucket.upload(sources, { signal: this.#d.signal, onProgress: (p) => {
+        progress.update(p);
+        this.#d.onProgress?.(p);
+      } });
     } finally {
       if (progress.saved) state.clearProgress(go.map((j) => j.file.bucketPath));
     }
