@@ -167,11 +167,25 @@ export class HubBucket implements BucketClient {
     const large = group.some((s) => s.sizeBytes >= DEDUP_MIN_FILE_BYTES);
     if (large && useCache) await this.#loadShardCache();
     const known = useCache ? this.#known : new ChunkIndex();
+    // Progress follows what the CAS acknowledged, file by file, never bytes only read.
+    const report = options.onProgress;
+    const spans: Array<{ source: UploadSource; start: number; reported: number }> = [];
+    const onAcknowledged = report
+      ? (acked: number) => {
+          for (const span of spans) {
+            const done = Math.min(span.source.sizeBytes, Math.max(0, acked - span.start));
+            if (done <= span.reported) continue;
+            span.reported = done;
+            report({ bucketPath: span.source.bucketPath, bytesDone: done, bytesTotal: span.source.sizeBytes });
+          }
+        }
+      : undefined;
     const writer = new XetWriter({
       cas: this.#cas.writes(signal),
       known,
       dedupQueryMinBytes: DEDUP_MIN_FILE_BYTES,
       expectedBytes: group.reduce((n, s) => n + s.sizeBytes, 0),
+      ...(onAcknowledged ? { onAcknowledged } : {}),
     });
     const failed = new Map<string, OutboxError>();
     const added: Array<{ path: string; xetHash: string }> = [];
@@ -180,9 +194,9 @@ export class HubBucket implements BucketClient {
       for (const s of group) {
         signal?.throwIfAborted();
         const source: AsyncIterable<Uint8Array> = s.local ? this.#o.fs.openVerified(s.local, s.local.fingerprint) : once(s.content ?? new Uint8Array());
-        const report = options.onProgress;
+        spans.push({ source: s, start: writer.takenBytes, reported: 0 });
         try {
-          const xetHash = await writer.addFile(source, s.sizeBytes, report ? (done) => report({ bucketPath: s.bucketPath, bytesDone: done, bytesTotal: s.sizeBytes }) : undefined);
+          const xetHash = await writer.addFile(source, s.sizeBytes);
           added.push({ path: s.bucketPath, xetHash });
         } catch (error) {
           if (!(error instanceof SourceReadError)) throw error;

@@ -30,7 +30,7 @@ export function showSyncProgress(outbox: Outbox, stream: NodeJS.WriteStream = pr
   const bars = new cliProgress.MultiBar(
     {
       stream,
-      format: ' {bar} {percentage}% · {done} of {size} · {rate}/s · ETA {eta} · {filesDone}/{filesQueued} files',
+      format: ' {bar} {percentage}% · {done} of {size} · {speed}/s · ETA {etaText} · {filesDone}/{filesQueued} files',
       hideCursor: true,
       clearOnComplete: false,
       // Redrawn on a timer too, so the rate and ETA move while a large file goes up.
@@ -60,8 +60,8 @@ export function showSyncProgress(outbox: Outbox, stream: NodeJS.WriteStream = pr
       filesQueued: total,
       done: formatBytes(value),
       size: formatBytes(totalBytes),
-      rate: formatBytes(rate),
-      eta: rate > 0 ? formatDuration((totalBytes - value) / rate) : '?',
+      speed: formatBytes(rate),
+      etaText: rate > 0 ? formatDuration((totalBytes - value) / rate) : '?',
     };
   };
   const redraw = () => {
@@ -98,7 +98,11 @@ export function showSyncProgress(outbox: Outbox, stream: NodeJS.WriteStream = pr
     shown: true,
     stop: () => {
       if (stopped) return;
-      if (bar) bars.stop();
+      if (bar) {
+        redraw();
+        bars.update(); // writes the file lines logged since the last frame, then the final bar
+        bars.stop();
+      }
       stopped = true;
       process.off('exit', restore);
     },

@@ -86,7 +86,7 @@ describe.skipIf(!hasNotifyTools())('systemctl reload (ExecReload= sends SIGHUP)'
     const root = tmpDir();
     const receiver = await new Receiver(path.join(root, 'notify.sock')).ready();
     const configFile = path.join(root, 'hf-outbox.yaml');
-    const base = `outbox: ${path.join(root, 'outbox')}\nbucket: ${path.join(root, 'bucket')}\nstate-dir: ${path.join(root, 'state')}\nagent-id: agent-01\n`;
+    const base = `outbox: ${outboxIn(root)}\nbucket: ${path.join(root, 'bucket')}\nstate-dir: ${path.join(root, 'state')}\nagent-id: agent-01\n`;
     await writeFile(configFile, base);
     const d = new Daemon(['watch', '--config', configFile], { env: cleanEnv({ NOTIFY_SOCKET: receiver.address }) });
     await waitFor(() => receiver.count('READY=1') === 1, 20_000, 'READY=1');

@@ -69,4 +69,17 @@ describe('sync stops like watch', () => {
     expect(out.lastIndexOf(SHOW_CURSOR)).toBeGreaterThan(out.lastIndexOf(HIDE_CURSOR));
     expect(out.lastIndexOf(WRAP_ON)).toBeGreaterThan(out.lastIndexOf('\x1b[?7l'));
   }, 120_000);
+
+  it('the terminal bar follows acknowledged bytes with rate and ETA, and prints each landed file above it', async () => {
+    const t = await hubWorkspace();
+    await writeTree(t.outbox, { 'data/big.bin': randomBytes(3 * 1024 * 1024) });
+    const xorbs = t.emu.hold('xorb');
+    const term = onTerminal(['sync', ...t.args()]);
+    await xorbs.arrived();
+    await waitFor(() => /0% · 0 B of 3 MiB · [\d.]+ [KMG]?i?B\/s · ETA \S+ · 0\/1 files/.test(term.output), 30_000, 'the bar at 0% while the xorb is held');
+    xorbs.release();
+    expect(await term.exited).toBe(0);
+    expect(term.output).toContain('uploaded data/big.bin → artifacts/data/big_agent-01.bin (3 MiB)');
+    expect(term.output).toMatch(/100% · 3 MiB of 3 MiB/);
+  }, 120_000);
 });

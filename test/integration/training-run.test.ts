@@ -5,11 +5,11 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { tmpDir, writeTree } from '../helpers/tmp.js';
+import { outboxIn, tmpDir, writeTree } from '../helpers/tmp.js';
 
 function setup() {
   const root = tmpDir();
-  const outbox = path.join(root, 'outbox');
+  const outbox = outboxIn(root);
   const bucket = path.join(root, 'bucket');
   const state = path.join(root, 'state');
   return { root, outbox, bucket, state, args: ['--outbox', outbox, '--bucket', bucket, '--state-dir', state, '--agent-id', 'agent-01'] };

@@ -58,6 +58,28 @@ describe('own Xet writer', () => {
     await expectLanded(emu, 'artifacts/data/big_agent-01.bin', content);
   }, 120_000);
 
+  it('progress counts only bytes the CAS acknowledged: nothing while the xorb upload is held, all of it once stored', async () => {
+    const emu = await startEmulator();
+    const big = randomBytes(40 * MiB);
+    const small = randomBytes(64 * 1024);
+    const reports: Array<{ bucketPath: string; bytesDone: number }> = [];
+    const xorbs = emu.hold('xorb');
+    const upload = bucketOn(emu).upload([bytes('artifacts/data/big_agent-01.bin', big), bytes('artifacts/data/small_agent-01.bin', small)], {
+      onProgress: (p) => reports.push({ bucketPath: p.bucketPath, bytesDone: p.bytesDone }),
+    });
+    await xorbs.arrived();
+    // 32 MiB were read, chunked and sent, but the CAS has not answered: nothing is acknowledged yet.
+    expect(reports).toEqual([]);
+    xorbs.release();
+    expect((await upload).every((r) => r.ok)).toBe(true);
+    const last = (p: string) => reports.filter((r) => r.bucketPath === p).at(-1)?.bytesDone;
+    expect(last('artifacts/data/big_agent-01.bin')).toBe(big.length);
+    expect(last('artifacts/data/small_agent-01.bin')).toBe(small.length);
+    // The first report came when the first 32 MiB xorb was stored, before the end.
+    expect(reports[0]).toMatchObject({ bucketPath: 'artifacts/data/big_agent-01.bin' });
+    expect(reports[0]?.bytesDone).toBeLessThan(big.length);
+  }, 120_000);
+
   it('compressible text goes up compressed and reads back identical', async () => {
     const emu = await startEmulator();
     const content = Buffer.from(Array.from({ length: 400_000 }, (_, i) => `${i},loss=${(1 / (i + 1)).toFixed(6)}\n`).join(''));

@@ -42,6 +42,12 @@ export interface XetWriterOptions {
   /** Total bytes the call will carry, to size the first xorb buffer (a call of small files never takes 64 MiB). */
   expectedBytes: number;
   encoder?: () => ChunkEncoder;
+  /**
+   * Bytes of the call's files, counted in the order they were added, that the CAS has acknowledged:
+   * in a xorb whose upload completed, or (dedup) already stored. Never counts bytes only read, so
+   * progress shown from it cannot run ahead of a rate cap or a stalled upload.
+   */
+  onAcknowledged?: (bytes: number) => void;
 }
 
 /** Thrown when reading a file failed: the file fails, the rest of the call goes on. */
@@ -97,11 +103,25 @@ export class XetWriter {
   #open: OpenXorb | undefined;
   #inflight: Promise<void> | undefined;
   #usedCache = false;
+  /** Bytes of all files chunked so far (see takenBytes). */
+  #taken = 0;
+  #acked = 0;
   /** The background dedup query in flight, if any (one at a time). */
   #asking: Promise<void> | undefined;
 
   constructor(options: XetWriterOptions) {
     this.#o = options;
+  }
+
+  /** Bytes of every file added so far that went through the chunker: where the next file starts in onAcknowledged's count. */
+  get takenBytes(): number {
+    return this.#taken;
+  }
+
+  #acknowledge(upTo: number): void {
+    if (upTo <= this.#acked) return;
+    this.#acked = upTo;
+    this.#o.onAcknowledged?.(upTo);
   }
 
   /** Whether a term of this call points at a xorb known only from the shard cache of an earlier run. */
@@ -141,6 +161,7 @@ export class XetWriter {
         }
       }
       const sent = await this.#addChunk(chunk, chunk.data, encoder, terms, query);
+      this.#taken += chunk.length;
       if (query === 'background') {
         unmatched = 0;
         sinceAsk = 0;
@@ -207,6 +228,7 @@ export class XetWriter {
       await this.#o.cas.putShard(serializeShard([], part));
     }
     if (files.length > 0 || xorbs.length > 0) await this.#o.cas.putShard(serializeShard(files, xorbs));
+    this.#acknowledge(this.#taken);
     return [...this.#sealed];
   }
 
@@ -307,8 +329,11 @@ export class XetWriter {
     this.#sealed.push({ hash, bytesOnDisk: open.used, chunkHashes: open.hashes, chunkLengths: open.lengths });
     const previous = this.#inflight ?? Promise.resolve();
     const body = open.buf.subarray(0, open.used);
+    // Everything chunked before this seal is in this xorb or an earlier one, or was already stored.
+    const upTo = this.#taken;
     const upload = previous.then(async () => {
       await this.#o.cas.putXorb(hash, body);
+      this.#acknowledge(upTo);
       // The previous buffer is free once its xorb is stored: the next xorb after this one reuses it.
       if (open.buf.length === XORB_TARGET_BYTES) this.#spare = open.buf;
     });
