@@ -204,7 +204,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    */
   reconfigure(next: Config): { applied: string[]; needRestart: string[] } {
     const live = ['settleMs', 'settleTimeoutMs', 'ignore', 'autoAnnounce', 'rescanIntervalMs', 'shutdownGraceMs', 'logLevel'] as const;
-    const fixed = ['outbox', 'bucket', 'agentId', 'stateDir', 'hubUrl', 'tokenFile', 'unitCategories', 'categories', 'concurrency', 'maxRequestsPerSecond', 'maxUploadBytesPerSecond', 'createBucket', 'watchMode', 'pollIntervalMs'] as const;
+    const fixed = ['outbox', 'bucket', 'agentId', 'stateDir', 'hubUrl', 'tokenFile', 'unitCategories', 'categories', 'concurrency', 'maxRequestsPerSecond', 'maxUploadBytesPerSecond', 'createBucket', 'watchMode', 'pollIntervalMs', 'watchConfig'] as const;
     const differs = (k: keyof Config) => JSON.stringify(this.#config[k]) !== JSON.stringify(next[k]);
     const applied = live.filter(differs);
     const needRestart = fixed.filter(differs);

@@ -1,11 +1,12 @@
 /**
  * `hf-outbox watch`: the long-running daemon. Signals: SIGTERM/SIGINT drain and exit 0;
  * SIGHUP reloads the configuration (a bad one is reported and the running one kept) and retries
- * failed uploads now. Under systemd (Type=notify) it reports READY=1 after the first scan,
+ * failed uploads now; so does an edit of the config file (watch-config), without the retry. Under systemd (Type=notify) it reports READY=1 after the first scan,
  * RELOADING=1 … READY=1 around a reload, STOPPING=1 on shutdown, and pings the watchdog.
  */
 import { stat } from 'node:fs/promises';
 import { loadConfig } from '../config/load.js';
+import { watchConfigFile, type ConfigFileWatcher } from '../config/watch-file.js';
 import type { RawSettings } from '../config/parse.js';
 import { OutboxError } from '../core/errors.js';
 import { createMetrics, serveMetrics } from '../service/metrics.js';
@@ -34,6 +35,7 @@ export async function runWatch(ctx: CommandContext, flags: RawSettings = {}): Pr
     }, 2_000).unref();
   }
   const signals = new StopSignals();
+  let configWatcher: ConfigFileWatcher | undefined;
   try {
     await warnIfWorldWritable(config.outbox, logger);
     for (;;) {
@@ -53,13 +55,22 @@ export async function runWatch(ctx: CommandContext, flags: RawSettings = {}): Pr
     outbox.startHousekeeping();
     // One reload at a time; under systemd, RELOADING=1 … READY=1 around it (ExecReload= sends the SIGHUP).
     let reloads = Promise.resolve();
-    process.on('SIGHUP', () => {
+    const reloadFor = (why: ReloadReason) => {
       reloads = reloads.then(async () => {
         await notifier.reloading('reloading the configuration');
-        await reload(ctx, flags, outbox);
+        await reload(ctx, flags, outbox, why);
         await notifier.ready(`watching ${config.outbox} → ${config.bucket.uri}`);
       });
-    });
+    };
+    process.on('SIGHUP', () => reloadFor('SIGHUP'));
+    if (config.configFile !== undefined && config.watchConfig) {
+      configWatcher = watchConfigFile(config.configFile, {
+        onChange: () => reloadFor('config file changed'),
+        onError: (err) => logger.warn({ err: err.message, file: config.configFile }, 'cannot watch the config file; send SIGHUP to reload it'),
+      });
+      await configWatcher.ready;
+      logger.debug({ file: config.configFile }, 'reloading the config file when it changes');
+    }
     logger.info(
       { outbox: config.outbox, bucket: config.bucket.uri, stateDir: config.stateDir, files },
       'watching the outbox (Ctrl-C to stop)',
@@ -76,6 +87,7 @@ export async function runWatch(ctx: CommandContext, flags: RawSettings = {}): Pr
     logger.info('stopped');
     return 0;
   } finally {
+    await configWatcher?.close();
     stopWatchdog();
     clearInterval(sampler);
     await server?.close();
@@ -83,18 +95,23 @@ export async function runWatch(ctx: CommandContext, flags: RawSettings = {}): Pr
   }
 }
 
-/** SIGHUP: validate the new configuration as a whole; apply it only if it is valid. */
-async function reload(ctx: CommandContext, flags: RawSettings, outbox: Awaited<ReturnType<typeof createOutbox>>['outbox']) {
+type ReloadReason = 'SIGHUP' | 'config file changed';
+
+/**
+ * SIGHUP or an edit of the config file: validate the new configuration as a whole; apply it only
+ * if it is valid. SIGHUP also retries failed uploads now.
+ */
+async function reload(ctx: CommandContext, flags: RawSettings, outbox: Awaited<ReturnType<typeof createOutbox>>['outbox'], why: ReloadReason) {
   const { logger } = ctx;
   try {
     const { config } = await loadConfig(flags);
     const { applied, needRestart } = outbox.reconfigure(config);
-    logger.info({ applied }, applied.length > 0 ? 'SIGHUP: configuration reloaded' : 'SIGHUP: configuration unchanged');
-    if (needRestart.length > 0) logger.warn({ settings: needRestart }, 'SIGHUP: these settings changed but take effect only after a restart');
+    logger.info({ applied }, applied.length > 0 ? `${why}: configuration reloaded` : `${why}: configuration unchanged`);
+    if (needRestart.length > 0) logger.warn({ settings: needRestart }, `${why}: these settings changed but take effect only after a restart`);
   } catch (error) {
-    logger.error({ err: (error as Error).message }, 'SIGHUP: the new configuration is invalid; still running on the previous one');
+    logger.error({ err: (error as Error).message }, `${why}: the new configuration is invalid; still running on the previous one`);
   }
-  outbox.retryFailed(0);
+  if (why === 'SIGHUP') outbox.retryFailed(0);
 }
 
 async function warnIfWorldWritable(dir: string, logger: CommandContext['logger']): Promise<void> {

@@ -32,6 +32,7 @@ export interface Config {
   shutdownGraceMs: number;
   watchMode: (typeof WATCH_MODES)[number];
   pollIntervalMs: number;
+  watchConfig: boolean;
   maxRequestsPerSecond: number;
   maxUploadBytesPerSecond: number;
   unitCategories: readonly string[];
@@ -117,6 +118,7 @@ export function parseConfig(input: ParseInput): ParseResult {
     shutdownGraceMs: values.shutdownGraceMs as number,
     watchMode: values.watchMode as Config['watchMode'],
     pollIntervalMs: values.pollIntervalMs as number,
+    watchConfig: values.watchConfig as boolean,
     maxRequestsPerSecond: values.maxRequestsPerSecond as number,
     maxUploadBytesPerSecond: values.maxUploadBytesPerSecond as number,
     unitCategories: values.unitCategories as string[],

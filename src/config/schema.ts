@@ -119,6 +119,13 @@ export const OPTIONS = {
     defaultText: '2000',
     schema: v.optional(wholeNumber(100, 3_600_000), 2000),
   },
+  watchConfig: {
+    kind: 'boolean',
+    description:
+      'watch --config FILE reloads when the file changes (edited in place, renamed over, or a Kubernetes ConfigMap update), validated as on SIGHUP: an invalid file is logged and the running configuration kept.',
+    defaultText: 'true (when a config file is given)',
+    schema: v.optional(v.boolean('expected true or false'), true),
+  },
   maxRequestsPerSecond: {
     kind: 'integer',
     description: 'Most HTTP requests to the Hub started in any 1-second window, retries included (0: no limit; 429s are always honoured).',

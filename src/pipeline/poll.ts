@@ -8,7 +8,9 @@
  * - Every `intervalMs`: one stat per FOLDER (not per file). A folder's mtime moves whenever an
  *   entry is created, removed or renamed in it; only such a folder is listed again, and its new
  *   listing is compared with the last one. A new file is reported at once and the settle stage
- *   takes it from there (it re-reads the unit until it stops changing, as with inotify).
+ *   takes it from there (it re-reads the unit until it stops changing, as with inotify). When a
+ *   pass costs more CPU than `passCpuShare` of one core at that interval (very many folders, a
+ *   slow machine), the next one waits longer, so polling never takes more than its share.
  * - Less often, the full pass (`fullPass`, the daemon's scan: one stat per file, compared with
  *   what was delivered): it finds what the folder pass cannot, a file rewritten in place under
  *   the same name. It runs every `fullPassMinMs` at most, and is spaced further so that it
@@ -28,8 +30,10 @@ import type { WatchOptions, Watcher } from './watch.js';
 export interface PollOptions extends WatchOptions {
   fs: OutboxFs;
   clock: Clock;
-  /** Between the ends of two folder passes. */
+  /** Between the end of a folder pass and the start of the next (longer when a pass is costly, see passCpuShare). */
   intervalMs: number;
+  /** @default 0.03 (3% of one core): the folder passes are spaced so they take at most this. */
+  passCpuShare?: number;
   /** The full pass (every file stat'ed); the first one runs `fullPassMinMs` after the start. */
   fullPass?: () => Promise<unknown>;
   /** @default 60000 */
@@ -50,9 +54,13 @@ export interface PollStats {
   passes: number;
   /** Folders listed again because they changed (or were still within RACY_MS of a change). */
   relisted: number;
+  /** CPU time of the folder passes, in µs (process-wide during each pass, so an upper bound). */
+  passCpuMicros: number;
   fullPasses: number;
   /** Delay before the next full pass, as last computed. */
   fullPassEveryMs: number;
+  /** Delay before the next folder pass, as last computed (intervalMs unless a pass was costly). */
+  passEveryMs: number;
 }
 
 interface Folder {
@@ -77,7 +85,8 @@ export function pollOutbox(root: string, options: PollOptions): PollWatcher {
     const u = process.cpuUsage();
     return u.user + u.system;
   });
-  const stats: PollStats = { folders: 0, passes: 0, relisted: 0, fullPasses: 0, fullPassEveryMs: fullPassMinMs };
+  const stats: PollStats = { folders: 0, passes: 0, relisted: 0, passCpuMicros: 0, fullPasses: 0, fullPassEveryMs: fullPassMinMs, passEveryMs: options.intervalMs };
+  const passShare = options.passCpuShare ?? 0.03;
   let closed = false;
   let cancelTick: (() => void) | undefined;
   let cancelFull: (() => void) | undefined;
@@ -164,6 +173,7 @@ export function pollOutbox(root: string, options: PollOptions): PollWatcher {
 
   const pass = async (): Promise<void> => {
     const now = clock.now();
+    const cpu0 = cpuMicros();
     // Parents before children: a removed parent drops its children from the map before they are visited.
     const order = [...folders.keys()].sort();
     let next = 0;
@@ -180,6 +190,9 @@ export function pollOutbox(root: string, options: PollOptions): PollWatcher {
     };
     await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, order.length) }, worker));
     stats.passes++;
+    const cpu = cpuMicros() - cpu0;
+    stats.passCpuMicros += cpu;
+    stats.passEveryMs = Math.max(options.intervalMs, Math.round(cpu / 1000 / passShare));
     stats.folders = folders.size;
     if (error !== undefined && !failing) options.onError(error instanceof Error ? error : new Error(String(error)));
     failing = error !== undefined;
@@ -190,7 +203,7 @@ export function pollOutbox(root: string, options: PollOptions): PollWatcher {
     cancelTick = clock.setTimer(() => {
       cancelTick = undefined;
       void pass().finally(scheduleTick);
-    }, options.intervalMs);
+    }, stats.passEveryMs);
   };
 
   const scheduleFull = (delayMs: number) => {
