@@ -123,7 +123,7 @@ export const OPTIONS = {
     kind: 'boolean',
     description:
       'watch --config FILE reloads when the file changes (edited in place, renamed over, or a Kubernetes ConfigMap update), validated as on SIGHUP: an invalid file is logged and the running configuration kept.',
-    defaultText: 'true (when a config file is given)',
+    defaultText: 'true',
     schema: v.optional(v.boolean('expected true or false'), true),
   },
   maxRequestsPerSecond: {
