@@ -20,6 +20,7 @@ import { BACKLOG_BATCHES_AHEAD, categoryPriority, createBacklog, type Backlog } 
 import { createSettler, type Settler } from './pipeline/settle.js';
 import type { FsTypeInfo } from './pipeline/fs-type.js';
 import { pollOutbox } from './pipeline/poll.js';
+import { uploadOrder } from './pipeline/completeness.js';
 import { watchOutbox } from './pipeline/watch.js';
 import { createWatchIntake, type WatchIntake } from './pipeline/watch-events.js';
 import type { StateStore, TrackedFile } from './state/store.js';
@@ -60,7 +61,7 @@ export interface OutboxEvents {
   progress: [UploadProgress];
   adopted: [{ localPath: string; bucketPath: string }];
   problem: [ProblemEvent];
-  unsettled: [{ unitPath: string; changingForMs: number }];
+  unsettled: [{ unitPath: string; changingForMs: number; waitingFor?: string }];
 }
 
 /** Files per upload call unless the bucket says otherwise. */
@@ -129,18 +130,22 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       get settleMs() {
         return self.#config.settleMs;
       },
+      get unitSettleMs() {
+        return self.#config.unitSettleMs;
+      },
       get settleTimeoutMs() {
         return self.#config.settleTimeoutMs;
       },
       snapshot: (unitPath) => this.#snapshots.add(() => readUnit(deps.fs, this.config.outbox, this.rules, unitPath)),
       onSettled: (unit) => this.#onSettled(unit),
       onReleased: () => this.#backlog.feed(),
-      onUnsettled: (unitPath, changingForMs) => {
-        deps.logger.warn(
-          { unit: unitPath, changingForMs },
-          'still being written; it is not sent until it stops changing for the settle time',
-        );
-        this.emit('unsettled', { unitPath, changingForMs });
+      onUnsettled: (unitPath, changingForMs, waitingFor) => {
+        if (waitingFor === undefined) {
+          deps.logger.warn({ unit: unitPath, changingForMs }, 'still being written; it is not sent until it stops changing for the settle time');
+        } else {
+          deps.logger.warn({ unit: unitPath, waitingForMs: changingForMs, waitingFor }, `incomplete (${waitingFor}); it is not sent until it is complete (a file named COMPLETE in the folder publishes it as it is)`);
+        }
+        this.emit('unsettled', { unitPath, changingForMs, ...(waitingFor === undefined ? {} : { waitingFor }) });
       },
       onError: (unitPath, error) => deps.logger.error({ unit: unitPath, err: error }, 'cannot read artifact'),
     });
@@ -161,6 +166,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       key: (job) => job.file.localPath,
       sizeBytes: (job) => job.file.sizeBytes,
       priority: (job) => categoryPriority(job.file.localPath),
+      group: (job) => (job.unitBucketPath === undefined ? undefined : job.file.unitPath),
       run: (batch) => {
         // The batch just left the queue: make room for more of the backlog while it uploads.
         this.#backlog.feed();
@@ -348,7 +354,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       return;
     }
     this.emit('settled', unit);
-    for (const file of unit.files) {
+    // A unit folder's files go up as one group, the file that marks it complete last (./pipeline/completeness.ts).
+    const jobs: UploadJob[] = [];
+    for (const file of unit.unitKind === 'directory' ? uploadOrder(unit.files) : unit.files) {
       const tracked: TrackedFile = { ...file, unitPath: unit.unitPath };
       if (this.#deps.state.isDelivered(tracked)) {
         this.#log.debug({ local: file.localPath, remote: file.bucketPath }, 'up to date');
@@ -364,9 +372,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         continue;
       }
       this.#deps.state.markPending(tracked);
-      this.#queue.add({ file: tracked, enqueuedAt: this.#deps.clock.now() });
+      jobs.push({ file: tracked, enqueuedAt: this.#deps.clock.now(), ...(unit.unitKind === 'directory' ? { unitBucketPath: unit.unitBucketPath } : {}) });
       this.emit('queued', { localPath: file.localPath, bucketPath: file.bucketPath, sizeBytes: file.sizeBytes });
     }
+    this.#queue.addMany(jobs);
   }
 
   #onFileError(job: UploadJob, error: OutboxError): void {

@@ -141,6 +141,7 @@ export class HubBucket implements BucketClient {
   ): Promise<UploadResult[]> {
     const results = new Map<string, UploadResult>();
     const remaining: UploadSource[] = [];
+    const byPath = new Map(sources.map((s) => [s.bucketPath, s]));
     for (const s of sources) {
       if (UNSAFE_PATH.test(s.bucketPath)) {
         results.set(s.bucketPath, {
@@ -152,8 +153,21 @@ export class HubBucket implements BucketClient {
         remaining.push(s);
       }
     }
+    // A checkpoint folder of more than MAX_FILES_PER_CALL files takes several calls, in the order
+    // given (its completion file last): once one of its files failed, the rest is not registered.
+    const failedFolders = new Map<string, OutboxError>();
     for (let i = 0; i < remaining.length; i += MAX_FILES_PER_CALL) {
-      for (const r of await this.#uploadGroup(remaining.slice(i, i + MAX_FILES_PER_CALL), options, true)) results.set(r.bucketPath, r);
+      const slice: UploadSource[] = [];
+      for (const s of remaining.slice(i, i + MAX_FILES_PER_CALL)) {
+        const cause = s.folder === undefined ? undefined : failedFolders.get(s.folder.id);
+        if (cause === undefined) slice.push(s);
+        else results.set(s.bucketPath, { bucketPath: s.bucketPath, ok: false, error: heldBack(s, cause) });
+      }
+      for (const r of await this.#uploadGroup(slice, options, true)) {
+        results.set(r.bucketPath, r);
+        const folder = byPath.get(r.bucketPath)?.folder;
+        if (!r.ok && folder !== undefined && !failedFolders.has(folder.id)) failedFolders.set(folder.id, r.error);
+      }
     }
     return sources.map((s) => results.get(s.bucketPath) as UploadResult);
   }
@@ -203,8 +217,19 @@ export class HubBucket implements BucketClient {
           failed.set(s.bucketPath, toOutboxError(error.source, 'HFO_FILE_UNREADABLE'));
         }
       }
+      // A checkpoint folder is registered whole or not at all: a file that failed holds back the rest of its folder.
+      const brokenFolders = new Map<string, OutboxError>();
+      for (const s of group) {
+        const error = failed.get(s.bucketPath);
+        if (error !== undefined && s.folder !== undefined && !brokenFolders.has(s.folder.id)) brokenFolders.set(s.folder.id, error);
+      }
+      for (const s of group) {
+        const cause = s.folder === undefined ? undefined : brokenFolders.get(s.folder.id);
+        if (cause !== undefined && !failed.has(s.bucketPath)) failed.set(s.bucketPath, heldBack(s, cause));
+      }
+      const register = added.filter((a) => !failed.has(a.path));
       const stored = await writer.finish();
-      batchFailures = added.length > 0 ? await this.#cas.addFiles(added, signal) : new Map<string, string>();
+      batchFailures = register.length > 0 ? await this.#cas.addFiles(register, signal) : new Map<string, string>();
       if (large) {
         // Keep what this call stored for the next ones (and the next run): a checkpoint series dedups step to step.
         this.#known.absorb(writer.session);
@@ -315,4 +340,13 @@ export class HubBucket implements BucketClient {
 
 async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
+}
+
+/** The error of a file not registered because another file of its checkpoint folder failed (same code, so it is retried the same way). */
+export function heldBack(source: UploadSource, cause: OutboxError): OutboxError {
+  return new OutboxError(
+    cause.code,
+    `not registered: another file of ${source.folder?.bucketPath ?? 'its folder'} failed (${cause.message}); the folder goes up whole, later`,
+    { retry: cause.retry, ...(cause.retryAfterMs === undefined ? {} : { retryAfterMs: cause.retryAfterMs }) },
+  );
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -48,6 +48,59 @@ export class LocalFolderBucket implements BucketClient {
     sources: readonly UploadSource[],
     options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void } = {},
   ): Promise<UploadResult[]> {
+    const results = new Map<string, UploadResult>();
+    const folders = new Map<string, UploadSource[]>();
+    const loose: UploadSource[] = [];
+    for (const s of sources) {
+      if (s.folder === undefined) loose.push(s);
+      else folders.set(s.folder.id, [...(folders.get(s.folder.id) ?? []), s]);
+    }
+    for (const r of await this.#writeAll(loose, options)) results.set(r.bucketPath, r);
+    for (const group of folders.values()) for (const r of await this.#writeFolder(group, options)) results.set(r.bucketPath, r);
+    return sources.map((s) => results.get(s.bucketPath) as UploadResult);
+  }
+
+  /**
+   * A checkpoint folder's files appear together: a folder not in the bucket yet is written into a
+   * hidden staging folder beside it and renamed into place; into an existing folder, the files go
+   * first and the last one given (the completion file) only once all of them landed.
+   */
+  async #writeFolder(group: UploadSource[], options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void }): Promise<UploadResult[]> {
+    const folderPath = (group[0] as UploadSource).folder?.bucketPath as string;
+    const target = this.resolveWritable(folderPath);
+    if (!existsSync(target)) {
+      const parent = path.dirname(target);
+      await mkdir(parent, { recursive: true });
+      const staging = path.join(parent, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
+      const inStaging = (s: UploadSource) => path.join(staging, ...s.bucketPath.slice(folderPath.length + 1).split('/'));
+      try {
+        const results = await this.#writeAll(group, options, inStaging);
+        const failed = results.find((r): r is Extract<UploadResult, { ok: false }> => !r.ok);
+        if (failed !== undefined) return results.map((r) => (r.ok ? { bucketPath: r.bucketPath, ok: false as const, error: heldBack(folderPath, failed.error) } : r));
+        try {
+          await rename(staging, target);
+          await syncDir(parent);
+          return results;
+        } catch (error) {
+          // Another writer created the folder meanwhile: fall through to writing into it.
+          if (!isErrnoException(error) || (error.code !== 'EEXIST' && error.code !== 'ENOTEMPTY')) throw error;
+        }
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
+    }
+    const last = group[group.length - 1] as UploadSource;
+    const results = await this.#writeAll(group.slice(0, -1), options);
+    const failed = results.find((r): r is Extract<UploadResult, { ok: false }> => !r.ok);
+    if (failed !== undefined) return [...results, { bucketPath: last.bucketPath, ok: false, error: heldBack(folderPath, failed.error) }];
+    return [...results, ...(await this.#writeAll([last], options))];
+  }
+
+  async #writeAll(
+    sources: readonly UploadSource[],
+    options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void },
+    placeOf?: (s: UploadSource) => string,
+  ): Promise<UploadResult[]> {
     // A few writes at once: each waits on fsync, so overlapping them keeps the disk busy.
     const results: UploadResult[] = new Array(sources.length);
     let next = 0;
@@ -57,7 +110,7 @@ export class LocalFolderBucket implements BucketClient {
         const source = sources[index] as UploadSource;
         try {
           options.signal?.throwIfAborted();
-          await this.#write(source, options);
+          await this.#write(source, options, placeOf?.(source));
           results[index] = { bucketPath: source.bucketPath, ok: true };
         } catch (error) {
           if (options.signal?.aborted) throw error;
@@ -69,8 +122,9 @@ export class LocalFolderBucket implements BucketClient {
     return results;
   }
 
-  async #write(source: UploadSource, options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void }) {
-    const target = this.resolveWritable(source.bucketPath);
+  async #write(source: UploadSource, options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void }, place?: string) {
+    const checked = this.resolveWritable(source.bucketPath);
+    const target = place ?? checked;
     const dir = path.dirname(target);
     await mkdir(dir, { recursive: true });
     const temp = path.join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
@@ -155,6 +209,14 @@ export class LocalFolderBucket implements BucketClient {
     }
     return createReadStream(abs);
   }
+}
+
+/** A file not written because another file of its checkpoint folder failed (same code: retried the same way). */
+function heldBack(folder: string, cause: OutboxError): OutboxError {
+  return new OutboxError(cause.code, `not written: another file of ${folder} failed (${cause.message}); the folder goes up whole, later`, {
+    retry: cause.retry,
+    ...(cause.retryAfterMs === undefined ? {} : { retryAfterMs: cause.retryAfterMs }),
+  });
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -26,6 +26,7 @@ export interface Config {
   agentId: string;
   stateDir: string;
   settleMs: number;
+  unitSettleMs: number;
   settleTimeoutMs: number;
   concurrency: number;
   rescanIntervalMs: number;
@@ -112,6 +113,7 @@ export function parseConfig(input: ParseInput): ParseResult {
     agentId,
     stateDir,
     settleMs: values.settleMs as number,
+    unitSettleMs: values.unitSettleMs as number,
     settleTimeoutMs: values.settleTimeoutMs as number,
     concurrency: values.concurrency as number,
     rescanIntervalMs: values.rescanIntervalMs as number,

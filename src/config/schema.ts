@@ -80,6 +80,13 @@ export const OPTIONS = {
     defaultText: '2000',
     schema: v.optional(wholeNumber(0, 24 * 3600 * 1000), 2000),
   },
+  unitSettleMs: {
+    kind: 'integer',
+    description:
+      'A checkpoint folder that no known layout (Trainer, sharded safetensors, PEFT, DeepSpeed, a COMPLETE/_SUCCESS marker) shows complete is sent once nothing in it has changed for this long (at least settle-ms): a writer pausing between files must not publish half a checkpoint.',
+    defaultText: '60000',
+    schema: v.optional(wholeNumber(0, 24 * 3600 * 1000), 60_000),
+  },
   settleTimeoutMs: {
     kind: 'integer',
     description: 'A file still changing after this long is reported as never settling (sync gives up on it and exits 1).',

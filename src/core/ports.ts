@@ -46,6 +46,11 @@ export interface UploadSource {
   local?: OutboxFile & { fingerprint: Fingerprint };
   /** In-memory content (a generated message, a results file with filled fields). */
   content?: Uint8Array;
+  /**
+   * The checkpoint folder this file belongs to. A call's files of one folder become visible together,
+   * in the order given (the completion file last), and none of them is registered when one fails.
+   */
+  folder?: { id: string; bucketPath: string };
 }
 
 export type UploadResult = { bucketPath: string; ok: true } | { bucketPath: string; ok: false; error: OutboxError };

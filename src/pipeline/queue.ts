@@ -23,6 +23,11 @@ export interface BatchQueueOptions<T> {
   sizeBytes(item: T): number;
   /** Lower runs first. */
   priority(item: T): number;
+  /**
+   * Items with the same group (a checkpoint folder's files) go in one call of their own, all of
+   * them, in the order added, whatever the item and byte limits: the bucket registers them together.
+   */
+  group?(item: T): string | undefined;
   run(batch: T[]): Promise<void>;
   onError(error: unknown, batch: T[]): void;
 }
@@ -30,6 +35,8 @@ export interface BatchQueueOptions<T> {
 export interface BatchQueue<T> {
   /** Adds an item; an item with the same key still waiting is replaced (newer version wins). */
   add(item: T): void;
+  /** Adds items at once (a group is complete before any call can take part of it). */
+  addMany(items: readonly T[]): void;
   /** Items waiting, not yet taken by a call. */
   waiting(): number;
   /** Calls running now. */
@@ -75,6 +82,13 @@ export function createBatchQueue<T>(options: BatchQueueOptions<T>): BatchQueue<T
     const batch: T[] = [];
     let bytes = 0;
     for (const item of ordered()) {
+      const group = options.group?.(item);
+      if (group !== undefined) {
+        if (batch.length > 0) continue;
+        // The whole group, in the order it was added, alone in its call.
+        for (const other of ordered()) if (options.group?.(other) === group) batch.push(other);
+        break;
+      }
       if (batch.length === 0 && isLarge(item)) {
         batch.push(item);
         break;
@@ -123,7 +137,24 @@ export function createBatchQueue<T>(options: BatchQueueOptions<T>): BatchQueue<T
     if (waitingCount() > 0 && cancelLinger === undefined && queue.size === 0) flush();
   });
 
+  const put = (item: T) => {
+    const key = options.key(item);
+    remove(key);
+    const cls = options.priority(item);
+    let items = classes.get(cls);
+    if (items === undefined) classes.set(cls, (items = new Map()));
+    items.set(key, item);
+    classOf.set(key, cls);
+    if (isLarge(item)) large++;
+  };
+
   return {
+    addMany(items) {
+      for (const item of items) put(item);
+      if (items.length === 0) return;
+      if (waitingCount() >= options.maxBatchItems) flush();
+      else linger();
+    },
     add(item) {
       const key = options.key(item);
       remove(key);

@@ -3,6 +3,7 @@
  * unit directory. Symlinks are never followed; FIFOs, sockets and devices are reported, never opened.
  */
 import path from 'node:path';
+import { judgeUnitOnDisk } from './completeness.js';
 import type { OutboxFs } from '../core/ports.js';
 import type { FileKind, SettledFile } from '../core/types.js';
 import type { Logger } from '../log.js';
@@ -146,5 +147,8 @@ export async function readUnit(fs: OutboxFs, outbox: string, rules: CompiledRule
     }
   }
   if (files.length === 0 || unitBucketPath === undefined) return undefined;
-  return { unitKind, unitBucketPath, files };
+  const kind = unitKind as UnitSnapshot['unitKind'];
+  // A unit folder is judged by its layout too: the settle stage holds back one that is incomplete.
+  if (kind === 'directory') return { unitKind: kind, unitBucketPath, files, completeness: await judgeUnitOnDisk(fs, outbox, unitPath, files) };
+  return { unitKind: kind, unitBucketPath, files };
 }

@@ -1,31 +1,41 @@
 /**
- * Stage "settle": decides when an artifact has stopped changing. Chokidar only says that
+ * Stage "settle": decides when an artifact has stopped changing. The watcher only says that
  * something happened; this stage waits until the unit's size/mtime signature has been quiet for
  * `settleMs`, measured from the newest mtime (so files that were already old go at once) and
- * from the last change we saw. A unit still changing after `settleTimeoutMs` is reported, never
- * released half-written.
+ * from the last change we saw. A unit folder is also judged by its layout (./completeness.ts):
+ * one a known layout shows incomplete is never released, however long its writer pauses; one no
+ * layout recognises waits `unitSettleMs` of quiet instead. A unit still changing (or incomplete)
+ * after `settleTimeoutMs` is reported, never released half-written.
  */
 import type { Clock } from '../core/ports.js';
 import type { SettledFile, SettledUnit } from '../core/types.js';
+import type { Completeness } from './completeness.js';
 
 /** What the unit looks like on disk right now. */
 export interface UnitSnapshot {
   unitKind: 'file' | 'directory';
   unitBucketPath: string;
   files: SettledFile[];
+  /** For a unit folder: what its layout says (undefined for a single file). */
+  completeness?: Completeness;
 }
 
 export interface SettlerOptions {
   clock: Clock;
   settleMs: number;
+  /** Quiet period of a unit folder whose layout is unknown (the longer of this and settleMs applies). */
+  unitSettleMs?: number;
   settleTimeoutMs: number;
   /** Reads the unit from disk; undefined when it is gone or holds no artifact file. */
   snapshot(unitPath: string): Promise<UnitSnapshot | undefined>;
   onSettled(unit: SettledUnit): void;
   /** A unit stopped waiting (settled, vanished, unreadable or forgotten): the stage has room for another. */
   onReleased?(unitPath: string): void;
-  /** Called once per unit that is still changing after settleTimeoutMs. */
-  onUnsettled(unitPath: string, changingForMs: number): void;
+  /**
+   * Called once per unit that is still changing after settleTimeoutMs, or (with `waitingFor`) whose
+   * layout shows it incomplete that long — at once when its files have been quiet that long already.
+   */
+  onUnsettled(unitPath: string, changingForMs: number, waitingFor?: string): void;
   onError(unitPath: string, error: unknown): void;
 }
 
@@ -51,6 +61,10 @@ interface Entry {
   newestMtimeMs: number;
   signatureSeenAt: number;
   cancelTimer: (() => void) | undefined;
+  /** When the scheduled check runs. */
+  dueAt: number;
+  /** The last check found the unit incomplete: a change makes the next check come soon. */
+  incomplete: boolean;
   checking: boolean;
   /** A touch arrived while a check was reading the disk: look again before releasing. */
   dirty: boolean;
@@ -60,6 +74,8 @@ interface Entry {
 /** Between re-checks of a unit whose quiet period has not elapsed (bounded so huge settleMs still polls). */
 const MAX_RECHECK_MS = 5_000;
 const MIN_RECHECK_MS = 50;
+/** An incomplete unit is looked at again this soon after a change (the completing file may have arrived). */
+const INCOMPLETE_RECHECK_MS = 200;
 
 export function createSettler(options: SettlerOptions): Settler {
   // Read on every check, not captured: a configuration reload (SIGHUP) may change them.
@@ -78,6 +94,7 @@ export function createSettler(options: SettlerOptions): Settler {
 
   const schedule = (unitPath: string, entry: Entry, delayMs: number) => {
     entry.cancelTimer?.();
+    entry.dueAt = clock.now() + delayMs;
     entry.cancelTimer = clock.setTimer(() => {
       entry.cancelTimer = undefined;
       void check(unitPath, entry);
@@ -121,7 +138,22 @@ export function createSettler(options: SettlerOptions): Settler {
     }
     // An mtime in the future (clock skew, NFS) counts from when we first saw it, so it cannot block forever.
     const newest = rawNewest > now ? entry.signatureSeenAt : rawNewest;
-    const readyAt = Math.max(newest, entry.lastChangeAt) + options.settleMs;
+    const verdict = snap.completeness;
+    const quietMs = verdict?.state === 'unknown' ? Math.max(options.settleMs, options.unitSettleMs ?? 0) : options.settleMs;
+    const quietSince = Math.max(newest, entry.lastChangeAt);
+    entry.incomplete = verdict?.state === 'incomplete';
+    if (verdict?.state === 'incomplete') {
+      // A layout says files are still to come: no quiet period releases it. A folder already quiet
+      // for the whole timeout (a crashed run's leftover) is reported at once.
+      const waitingMs = Math.max(now - entry.firstSeenAt, now - quietSince);
+      if (!entry.reportedUnsettled && waitingMs >= options.settleTimeoutMs) {
+        entry.reportedUnsettled = true;
+        options.onUnsettled(unitPath, waitingMs, `${verdict.rule}: waiting for ${verdict.waitingFor}`);
+      }
+      schedule(unitPath, entry, entry.dirty ? INCOMPLETE_RECHECK_MS : MAX_RECHECK_MS);
+      return;
+    }
+    const readyAt = quietSince + quietMs;
     if (now >= readyAt && !entry.dirty) {
       entries.delete(unitPath);
       options.onSettled({ unitPath, unitKind: snap.unitKind, unitBucketPath: snap.unitBucketPath, files: snap.files, settledAtMs: now });
@@ -148,6 +180,8 @@ export function createSettler(options: SettlerOptions): Settler {
           newestMtimeMs: 0,
           signatureSeenAt: now,
           cancelTimer: undefined,
+          dueAt: now,
+          incomplete: false,
           checking: false,
           dirty: false,
           reportedUnsettled: false,
@@ -158,6 +192,7 @@ export function createSettler(options: SettlerOptions): Settler {
       }
       if (how.changed) entry.lastChangeAt = now;
       if (entry.checking) entry.dirty = true;
+      else if (how.changed && entry.incomplete && entry.dueAt > now + INCOMPLETE_RECHECK_MS) schedule(unitPath, entry, INCOMPLETE_RECHECK_MS);
     },
     waiting: () => [...entries.keys()],
     count: () => entries.size,

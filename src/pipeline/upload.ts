@@ -16,6 +16,8 @@ import type { StateStore, TrackedFile } from '../state/store.js';
 export interface UploadJob {
   file: TrackedFile;
   enqueuedAt: number;
+  /** Bucket path of the file's unit folder (absent for a single-file artifact): its files go up together. */
+  unitBucketPath?: string;
 }
 
 export interface UploadedEvent {
@@ -120,12 +122,14 @@ export class UploadStage {
 
     const sources: UploadSource[] = go.map((j) => {
       const content = contents.get(j);
+      const folder = j.unitBucketPath === undefined ? {} : { folder: { id: j.file.unitPath, bucketPath: j.unitBucketPath } };
       return content
-        ? { bucketPath: j.file.bucketPath, sizeBytes: content.byteLength, content }
+        ? { bucketPath: j.file.bucketPath, sizeBytes: content.byteLength, content, ...folder }
         : {
             bucketPath: j.file.bucketPath,
             sizeBytes: j.file.sizeBytes,
             local: { root: this.#d.outbox(), relPath: j.file.localPath, fingerprint: j.file },
+            ...folder,
           };
     });
     const byPath = new Map(go.map((j) => [j.file.bucketPath, j]));

@@ -40,6 +40,11 @@ export class MemoryFs implements OutboxFs {
     this.write(absPath, bytes);
   }
 
+  /** Paths of the files under a folder prefix (`/outbox/x/`), relative to it, sorted. */
+  namesUnder(prefix: string): string[] {
+    return [...this.#files.keys()].filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length)).sort();
+  }
+
   remove(absPath: string): void {
     this.#files.delete(absPath);
   }

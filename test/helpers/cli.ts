@@ -24,6 +24,9 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
   const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'NODE_OPTIONS'];
   const env: Record<string, string> = {};
   for (const k of keep) if (process.env[k] !== undefined) env[k] = process.env[k] as string;
+  // A checkpoint folder of no known layout waits 60 s by default; tests about other behaviour give it
+  // the file's quiet period (--settle-ms). test/integration/training-run.test.ts sets its own.
+  env.HF_OUTBOX_UNIT_SETTLE_MS = '0';
   return { ...env, ...extra };
 }
 

@@ -23,7 +23,7 @@ export function localWorkspace(settings: RawSettings = {}): {
   const root = tmpDir();
   const outbox = outboxIn(root);
   const bucketDir = path.join(root, 'bucket');
-  const parsed = parseConfig({ flags: { outbox, bucket: bucketDir, agentId: 'agent-01', settleMs: 0, ...settings }, env: {}, file: undefined, cwd: root, homeDir: root });
+  const parsed = parseConfig({ flags: { outbox, bucket: bucketDir, agentId: 'agent-01', settleMs: 0, unitSettleMs: 0, ...settings }, env: {}, file: undefined, cwd: root, homeDir: root });
   if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
   const config = parsed.config;
   const open = (deps: Partial<OutboxDeps> = {}) => {

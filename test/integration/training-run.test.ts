@@ -2,10 +2,129 @@
  * A training run written into the outbox the way the common stacks write it: each checkpoint
  * sub-folder of a run folder is its own artifact, published only once complete.
  */
+import { createHash } from 'node:crypto';
+import { appendFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
-import { outboxIn, tmpDir, writeTree } from '../helpers/tmp.js';
+import type { HubEmulator } from '../hub-emulator/index.js';
+import { Daemon, cleanEnv, runCli } from '../helpers/cli.js';
+import { hubWorkspace } from '../helpers/hub.js';
+import { outboxIn, sha256, tmpDir, writeTree } from '../helpers/tmp.js';
+
+/** Bytes that do not dedup against each other (each file its own content). */
+function bytes(n: number, seed: string): Buffer {
+  const out = Buffer.alloc(n);
+  let block = createHash('sha256').update(seed).digest();
+  for (let i = 0; i < n; i += block.length) {
+    block.copy(out, i);
+    block = createHash('sha256').update(block).digest();
+  }
+  return out;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Writes checkpoint folders the way transformers' Trainer does: the model (config.json, weights,
+ * training_args.bin), a pause while the optimizer state is gathered, optimizer.pt / scheduler.pt /
+ * rng_state.pth, trainer_state.json last; then older checkpoints rotated away (save_total_limit).
+ */
+class TrainerWriter {
+  /** What each checkpoint holds, by name: file → bytes. */
+  readonly written = new Map<string, Map<string, Buffer>>();
+  /** How many files each checkpoint has once whole (known before it is written). */
+  readonly fileCount = new Map<string, number>();
+  /** When trainer_state.json of each checkpoint was written (ms since epoch). */
+  readonly finishedAt = new Map<string, number>();
+
+  readonly runDir: string;
+  readonly pauseMs: number;
+
+  constructor(runDir: string, pauseMs: number) {
+    this.runDir = runDir;
+    this.pauseMs = pauseMs;
+  }
+
+  async save(step: number, options: { staging?: boolean; shards?: number; modelBytes?: number } = {}): Promise<void> {
+    const name = `checkpoint-${step}`;
+    const dir = path.join(this.runDir, options.staging ? `tmp-${name}` : name);
+    await mkdir(dir, { recursive: true });
+    const files = new Map<string, Buffer>();
+    this.written.set(name, files);
+    this.fileCount.set(name, 6 + (options.shards ? options.shards + 1 : 1));
+    const put = async (file: string, content: Buffer) => {
+      files.set(file, content);
+      // Written in two steps, as a large torch.save is: the size changes while it is written.
+      const half = Math.floor(content.length / 2);
+      await writeFile(path.join(dir, file), content.subarray(0, half));
+      await sleep(20);
+      await appendFile(path.join(dir, file), content.subarray(half));
+    };
+    await put('config.json', Buffer.from(JSON.stringify({ model_type: 'llama', step })));
+    if (options.shards) {
+      const weightMap: Record<string, string> = {};
+      for (let i = 1; i <= options.shards; i++) {
+        const shard = `model-${String(i).padStart(5, '0')}-of-${String(options.shards).padStart(5, '0')}.safetensors`;
+        await put(shard, bytes(200_000, `${step}/${shard}`));
+        weightMap[`layers.${i}.weight`] = shard;
+        if (i === 1) await sleep(this.pauseMs / 2); // a pause between shards too
+      }
+      await put('model.safetensors.index.json', Buffer.from(JSON.stringify({ metadata: { total_size: 600_000 }, weight_map: weightMap })));
+    } else {
+      await put('model.safetensors', bytes(options.modelBytes ?? 300_000, `${step}/model`));
+    }
+    await put('training_args.bin', bytes(5_000, 'args'));
+    await sleep(this.pauseMs); // gathering the optimizer state across ranks
+    await put('optimizer.pt', bytes(400_000, `${step}/optimizer`));
+    await put('scheduler.pt', bytes(1_000, `${step}/scheduler`));
+    await put('rng_state.pth', bytes(14_000, `${step}/rng`));
+    await put('trainer_state.json', Buffer.from(JSON.stringify({ global_step: step, log_history: [{ loss: 1 / step, step }] })));
+    if (options.staging) await rename(dir, path.join(this.runDir, name));
+    this.finishedAt.set(name, Date.now());
+  }
+
+  /** save_total_limit: the oldest checkpoints beyond the limit are deleted locally. */
+  async rotate(keep: number): Promise<string[]> {
+    const names = [...this.written.keys()].sort((a, b) => Number(a.split('-')[1]) - Number(b.split('-')[1]));
+    const gone = names.slice(0, Math.max(0, names.length - keep));
+    for (const name of gone) await rm(path.join(this.runDir, name), { recursive: true, force: true });
+    return gone;
+  }
+}
+
+/** Polls the bucket listing every few milliseconds; records every partial checkpoint it ever sees and when each became whole. */
+class BucketWatcher {
+  readonly partial: string[] = [];
+  readonly staging: string[] = [];
+  readonly completeAt = new Map<string, number>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(
+    emu: HubEmulator,
+    bucket: string,
+    prefix: string,
+    expected: (checkpoint: string) => number | undefined,
+  ) {
+    this.#timer = setInterval(() => {
+      const counts = new Map<string, number>();
+      for (const p of emu.listPaths(bucket)) {
+        if (!p.startsWith(prefix)) continue;
+        const folder = p.slice(prefix.length).split('/')[0] as string;
+        if (folder.startsWith('tmp-')) this.staging.push(p);
+        counts.set(folder, (counts.get(folder) ?? 0) + 1);
+      }
+      for (const [folder, n] of counts) {
+        const want = expected(folder);
+        if (want === undefined || n < want) this.partial.push(`${folder}: ${n} of ${want ?? '?'} files listed`);
+        else if (!this.completeAt.has(folder)) this.completeAt.set(folder, Date.now());
+      }
+    }, 5);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
 
 function setup() {
   const root = tmpDir();
@@ -48,4 +167,46 @@ describe('hf-outbox plan on a run folder', () => {
     const human = await runCli(['plan', ...t.args]);
     expect(human.stdout).toMatch(/checkpoint-100\/config\.json → \S+ \(2 bytes\) +\[new; artifact checkpoints\/run1\/checkpoint-100\/\]/);
   });
+});
+
+describe('hf-outbox watch publishes a Trainer run to an hf:// bucket', () => {
+  it('lists every checkpoint only whole — across a pause before the optimizer, a staging folder, sharded weights and rotation — byte-exact', async () => {
+    const t = await hubWorkspace();
+    const runDir = path.join(t.outbox, 'checkpoints', 'run1');
+    const writer = new TrainerWriter(runDir, 3_000);
+    const prefix = 'artifacts/checkpoints/run1_agent-01/';
+    const seen = new BucketWatcher(t.emu, 'team/shared', prefix, (folder) => writer.fileCount.get(folder));
+    // settle-ms 300 is a tenth of the writer's pause; unit-settle-ms keeps a folder of unknown layout back as long.
+    const d = new Daemon(['watch', ...t.args(['--settle-ms', '300', '--unit-settle-ms', '20000'])], { env: cleanEnv() });
+    try {
+      await d.waitForLog((l) => /watching/.test(l.msg));
+      await writer.save(100, { staging: true }); // transformers 4.36–4.37: tmp-checkpoint-100, renamed when done
+      await writer.save(200, { modelBytes: 17 * 1024 * 1024 }); // a weights file large enough for a call of its own, before
+      await writer.save(300, { shards: 3 });
+      expect(await writer.rotate(2)).toEqual(['checkpoint-100']);
+      await writer.save(400);
+      const deadline = Date.now() + 60_000;
+      while (seen.completeAt.size < 4 && Date.now() < deadline) await sleep(50);
+    } finally {
+      seen.stop();
+    }
+    expect(seen.partial).toEqual([]);
+    expect(seen.staging).toEqual([]);
+    expect([...seen.completeAt.keys()].sort()).toEqual(['checkpoint-100', 'checkpoint-200', 'checkpoint-300', 'checkpoint-400']);
+    // Byte-exact, the rotated-away checkpoint-100 included (the bucket keeps it).
+    const listed = t.emu.listPaths('team/shared').filter((p) => p.startsWith(prefix));
+    const expected: string[] = [];
+    for (const [name, files] of writer.written) {
+      for (const [file, content] of files) {
+        const bucketPath = `${prefix}${name}/${file}`;
+        expected.push(bucketPath);
+        expect(sha256(t.emu.readFile('team/shared', bucketPath) ?? Buffer.alloc(0)), bucketPath).toBe(sha256(content));
+      }
+    }
+    expect(listed.sort()).toEqual(expected.sort());
+    const latencies = [...seen.completeAt].map(([name, at]) => at - (writer.finishedAt.get(name) as number));
+    console.log(`trainer_state.json written → checkpoint listed whole (ms): ${latencies.join(', ')}`);
+    for (const ms of latencies) expect(ms).toBeGreaterThanOrEqual(300);
+    await d.stop();
+  }, 120_000);
 });
