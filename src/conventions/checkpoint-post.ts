@@ -15,6 +15,9 @@ import { formatBytes } from '../core/format.js';
 import { downloadCommand, isoSeconds, LARGE_ARTIFACT_BYTES, messagePath, shellQuote, slugify, type MessageNote, type RenderedMessage } from './message.js';
 import { checkpointStep, formatMetric, type TrainerStateSummary } from './trainer-state.js';
 
+/** A post lists at most this many of the run's checkpoints (the latest ones). */
+export const MAX_LISTED = 50;
+
 export interface CheckpointInBucket {
   /** Folder name: `checkpoint-100`. */
   name: string;
@@ -102,7 +105,7 @@ export function renderCheckpointPost(input: CheckpointPostInput): RenderedMessag
       ...(input.replaces.messagePath === undefined ? {} : { message: input.replaces.messagePath }),
     };
   }
-  checkpointMeta['run_checkpoints'] = input.runCheckpoints.map((c) => c.name);
+  checkpointMeta['run_checkpoints'] = listed(input.runCheckpoints, ckpt.name).map((c) => c.name);
 
   const frontMatter: Record<string, unknown> = {
     agent_id: input.agentId,
@@ -174,13 +177,23 @@ function metricsSection(metrics: TrainerStateSummary | undefined, problem: strin
 function runSection(runBucketPath: string, checkpoints: readonly CheckpointInBucket[], current: string): string {
   const lines = [`## Checkpoints of this run in the bucket (\`${runBucketPath}/\`)`, ''];
   lines.push('| checkpoint | step | files | size |', '|---|---|---|---|');
-  for (const c of checkpoints) {
+  const shown = listed(checkpoints, current);
+  if (shown.length < checkpoints.length) lines.push(`| … ${checkpoints.length - shown.length} earlier | | | |`);
+  for (const c of shown) {
     const name = c.name === current ? `**${c.name}** (this post)` : c.name;
     lines.push(`| ${name} | ${c.step} | ${c.fileCount} | ${formatBytes(c.sizeBytes)} |`);
   }
   const latest = checkpoints.reduce<CheckpointInBucket | undefined>((a, b) => (a === undefined || b.step >= a.step ? b : a), undefined);
   if (latest !== undefined) lines.push('', `Latest: \`${latest.bucketPath}/\` (step ${latest.step}).`);
   return lines.join('\n');
+}
+
+/** The latest MAX_LISTED checkpoints (by step), and the current one if it is older. */
+function listed(checkpoints: readonly CheckpointInBucket[], current: string): CheckpointInBucket[] {
+  if (checkpoints.length <= MAX_LISTED) return [...checkpoints];
+  const latest = checkpoints.slice(-MAX_LISTED);
+  const here = checkpoints.find((c) => c.name === current);
+  return here !== undefined && !latest.includes(here) ? [here, ...latest.slice(1)] : latest;
 }
 
 /** `artifacts/checkpoints/run1_agent-01` → `run1`. */

@@ -15,7 +15,8 @@ import type { BucketClient, Clock, OutboxFs } from '../core/ports.js';
 import type { Fingerprint } from '../core/types.js';
 import type { Logger } from '../log.js';
 import type { AnnouncementRecord, StateStore } from '../state/store.js';
-import { mapPath, type CompiledRules } from './naming.js';
+import { buildCheckpointPost, checkpointUnitOf, runNotePath, type CheckpointUnit } from './checkpoint-post.js';
+import { isStepFolderName, mapPath, type CompiledRules } from './naming.js';
 
 export interface AnnouncerDeps {
   /** Told about every note that is rejected (malformed, ambiguous, too large). */
@@ -32,6 +33,8 @@ export interface AnnouncerDeps {
 /** Notes larger than this are not read (a note is prose; a huge one is a mistake or an attack). */
 export const MAX_NOTE_BYTES = 1024 * 1024;
 const AUTO_PREFIX = 'auto:';
+/** Source of a checkpoint's post: `checkpoint:<unit path>` (one post per delivered version of it). */
+const CHECKPOINT_PREFIX = 'checkpoint:';
 /** A message that could not be written is tried again after this long. */
 const REPOST_DELAY_MS = 30_000;
 
@@ -125,8 +128,12 @@ export class Announcer {
   async #onUnitDelivered(unitPath: string): Promise<void> {
     const { state, config } = this.#d;
     for (const a of state.announcements({ target: unitPath, states: ['waiting', 'held'] })) await this.#tryPost(a);
+    const checkpoint = checkpointUnitOf(unitPath, this.#d.rules);
+    if (checkpoint !== undefined) return this.#onCheckpointDelivered(checkpoint);
     const category = unitPath.split('/')[0] ?? '';
     if (!config.autoAnnounce.includes(category)) return;
+    // A run folder's own files (logs, README) change all along: its checkpoints are what is announced.
+    if (await this.#isRunFolder(unitPath)) return;
     const noted = state.announcements({ target: unitPath }).some((a) => !a.source.startsWith(AUTO_PREFIX));
     const files = state.unitFiles(unitPath);
     if (noted || files.length === 0 || files.some((f) => f.state !== 'uploaded')) return;
@@ -139,10 +146,50 @@ export class Announcer {
     await this.#tryPost(state.announcement(source) as AnnouncementRecord);
   }
 
+  /**
+   * A checkpoint of a run folder landed: one post for this version of it, when the run is announced
+   * (`--auto-announce` for its category, or a note beside the run folder). A note inside the
+   * checkpoint folder announces it instead, as any unit's note does.
+   */
+  async #onCheckpointDelivered(ckpt: CheckpointUnit): Promise<void> {
+    const { state, config } = this.#d;
+    const noteRecord = state.announcement(runNotePath(ckpt.runPath));
+    // The run's note may have waited for the run folder's own files: it is the run's description now.
+    if (noteRecord !== undefined && (noteRecord.state === 'waiting' || noteRecord.state === 'held')) await this.#tryPost(noteRecord);
+    const category = ckpt.unitPath.split('/')[0] ?? '';
+    const runNote = await this.#d.fs.stat(this.#abs(runNotePath(ckpt.runPath)));
+    if (!config.autoAnnounce.includes(category) && runNote?.kind !== 'file') return;
+    const noted = state.announcements({ target: ckpt.unitPath }).some((a) => !a.source.startsWith(CHECKPOINT_PREFIX) && !a.source.startsWith(AUTO_PREFIX));
+    const files = state.unitFiles(ckpt.unitPath);
+    if (noted || files.length === 0 || files.some((f) => f.state !== 'uploaded')) return;
+    const version = sha256(files.map((f) => `${f.bucketPath}\0${f.sizeBytes}\0${f.mtimeMs}`).join('\n'));
+    const source = `${CHECKPOINT_PREFIX}${ckpt.unitPath}`;
+    const known = state.announcement(source);
+    if (known?.version === version) return this.#tryPost(known);
+    state.announcementWaiting(source, version, ckpt.unitPath, `waiting for ${ckpt.unitPath} to land`);
+    await this.#tryPost(state.announcement(source) as AnnouncementRecord);
+  }
+
+  /** A unit folder directly under a unit category that holds step sub-folders (`checkpoints/run1/checkpoint-100/`). */
+  async #isRunFolder(unitPath: string): Promise<boolean> {
+    const segments = unitPath.split('/');
+    if (segments.length !== 2 || !this.#d.rules.unitCategories.includes(segments[0] as string) || isStepFolderName(segments[1] as string)) return false;
+    if ((await this.#d.fs.list(this.#abs(unitPath))).some((e) => e.kind === 'directory' && isStepFolderName(e.name))) return true;
+    // Its checkpoints may all be gone locally; their posts still say it is a run.
+    return this.#d.state.announcements().some((a) => a.source.startsWith(`${CHECKPOINT_PREFIX}${unitPath}/`));
+  }
+
   /** Posts when everything the message names has landed; otherwise records why it waits. */
   async #tryPost(a: AnnouncementRecord): Promise<void> {
-    const { state, logger, bucket, clock, config } = this.#d;
+    const { state, logger, clock, config } = this.#d;
     if (a.state === 'posted' || a.state === 'rejected') return;
+    if (a.source.startsWith(CHECKPOINT_PREFIX)) return this.#tryPostCheckpoint(a);
+    if (!a.source.startsWith(AUTO_PREFIX) && a.target !== '' && (await this.#isRunFolder(a.target))) {
+      // A note beside a run folder describes the run: each checkpoint's post quotes it.
+      const reason = `the description of the training run ${a.target}/: quoted in each of its checkpoint posts`;
+      if (a.state !== 'quoted' || a.reason !== reason) state.announcementState(a.source, 'quoted', reason);
+      return;
+    }
     let messagePath = a.messagePath;
     let messageText = a.messageText;
     if (a.state !== 'posting' || messagePath === undefined || messageText === undefined) {
@@ -186,6 +233,49 @@ export class Announcer {
       messageText = rendered.text;
       state.announcementPosting(a.source, messagePath, messageText);
     }
+    await this.#write(a, messagePath, messageText);
+  }
+
+  /** A checkpoint's post: built from what the bucket lists once every file of the checkpoint is recorded as uploaded. */
+  async #tryPostCheckpoint(a: AnnouncementRecord): Promise<void> {
+    const { state, logger } = this.#d;
+    const ckpt = checkpointUnitOf(a.target, this.#d.rules);
+    if (ckpt === undefined) return;
+    let messagePath = a.messagePath;
+    let messageText = a.messageText;
+    if (a.state !== 'posting' || messagePath === undefined || messageText === undefined) {
+      const present = state.unitFiles(a.target);
+      // Rotated away locally (save_total_limit) before its post went out: the bucket still holds it.
+      const files = present.length > 0 ? present : state.unitFiles(a.target, { includeGone: true }).filter((f) => f.state === 'uploaded');
+      const blocked = files.find((f) => f.state === 'failed' || f.state === 'rejected' || f.state === 'conflict');
+      if (blocked) {
+        const reason = `held back: ${blocked.localPath} is ${blocked.state}${blocked.lastError ? ` (${blocked.lastError})` : ''}`;
+        if (a.state !== 'held' || a.reason !== reason) {
+          state.announcementState(a.source, 'held', reason);
+          logger.warn({ source: a.source, target: a.target }, reason);
+        }
+        return;
+      }
+      if (files.length === 0 || files.some((f) => f.state !== 'uploaded')) {
+        state.announcementState(a.source, 'waiting', `waiting for ${a.target} to land`);
+        return;
+      }
+      const built = await buildCheckpointPost({ ...this.#d, readNote: (p) => this.#readNote(p) }, ckpt, files, a);
+      if (!built.ok) {
+        state.announcementState(a.source, 'waiting', built.wait);
+        if (built.retry) this.#retryLater(a.source, built.wait);
+        return;
+      }
+      messagePath = await this.#freePath(built.rendered.bucketPath);
+      messageText = built.rendered.text;
+      state.announcementPosting(a.source, messagePath, messageText);
+    }
+    await this.#write(a, messagePath, messageText);
+  }
+
+  /** Writes a prepared message (recorded as `posting`), then records it as posted; retried later if the write fails. */
+  async #write(a: AnnouncementRecord, messagePath: string, messageText: string): Promise<void> {
+    const { state, logger, bucket } = this.#d;
     const [result] = await bucket.upload([{ bucketPath: messagePath, sizeBytes: Buffer.byteLength(messageText), content: Buffer.from(messageText) }], {});
     if (result?.ok) {
       state.announcementPosted(a.source);
@@ -194,9 +284,14 @@ export class Announcer {
     }
     const reason = result?.ok === false ? result.error.message : 'no outcome';
     logger.warn({ source: a.source, message: messagePath, err: reason, retryInMs: REPOST_DELAY_MS }, 'announcement not posted yet; will retry');
-    const cancel = clock.setTimer(() => {
+    this.#retryLater(a.source);
+  }
+
+  #retryLater(source: string, why?: string): void {
+    if (why !== undefined) this.#d.logger.warn({ source, retryInMs: REPOST_DELAY_MS }, `announcement not posted yet: ${why}; will retry`);
+    const cancel = this.#d.clock.setTimer(() => {
       this.#cancelRetries.delete(cancel);
-      const again = state.announcement(a.source);
+      const again = this.#d.state.announcement(source);
       if (again) this.#enqueue(() => this.#tryPost(again));
     }, REPOST_DELAY_MS);
     this.#cancelRetries.add(cancel);

@@ -69,4 +69,26 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE files ADD COLUMN replaced_uploaded_at INTEGER;
   ALTER TABLE files ADD COLUMN replaced_size INTEGER;
   `,
+  // 6: a note beside a training run folder is the run's description: it is quoted in each
+  // checkpoint's post instead of being posted on its own ('quoted'). SQLite cannot change a CHECK,
+  // so the table is rebuilt with the same columns.
+  `
+  CREATE TABLE announcements_v6 (
+    source                TEXT PRIMARY KEY,
+    version               TEXT NOT NULL,
+    target                TEXT NOT NULL DEFAULT '',
+    state                 TEXT NOT NULL CHECK (state IN ('waiting','posting','posted','held','rejected','quoted')),
+    reason                TEXT,
+    message_path          TEXT,
+    message_text          TEXT,
+    previous_message_path TEXT,
+    updated_at            INTEGER NOT NULL,
+    posted_at             INTEGER
+  );
+  INSERT INTO announcements_v6 (source, version, target, state, reason, message_path, message_text, previous_message_path, updated_at, posted_at)
+    SELECT source, version, target, state, reason, message_path, message_text, previous_message_path, updated_at, posted_at FROM announcements;
+  DROP TABLE announcements;
+  ALTER TABLE announcements_v6 RENAME TO announcements;
+  CREATE INDEX announcements_target ON announcements (target);
+  `,
 ];

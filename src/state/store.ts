@@ -73,7 +73,8 @@ export interface UploadProgressRow {
   updatedAt: number;
 }
 
-export type AnnouncementState = 'waiting' | 'posting' | 'posted' | 'held' | 'rejected';
+/** `quoted`: a training run's note, quoted in each of the run's checkpoint posts rather than posted alone. */
+export type AnnouncementState = 'waiting' | 'posting' | 'posted' | 'held' | 'rejected' | 'quoted';
 
 export interface AnnouncementRecord {
   /** Outbox path of the note, or `auto:<unit path>` for a generated message. */
@@ -471,9 +472,12 @@ export class StateStore {
     this.#stmt(`UPDATE announcements SET state = 'posted', reason = NULL, posted_at = ?, updated_at = ? WHERE source = ?`).run(now, now, source);
   }
 
-  /** Files of a unit still present locally (what its announcement waits for). */
-  unitFiles(unitPath: string): FileRecord[] {
-    return (this.#stmt('SELECT * FROM files WHERE unit_path = ? AND local_present = 1 ORDER BY local_path').all(unitPath) as Row[]).map(toRecord);
+  /** Files of a unit still present locally (what its announcement waits for); with `includeGone`, also those removed locally. */
+  unitFiles(unitPath: string, options: { includeGone?: boolean } = {}): FileRecord[] {
+    const sql = options.includeGone
+      ? 'SELECT * FROM files WHERE unit_path = ? ORDER BY local_path'
+      : 'SELECT * FROM files WHERE unit_path = ? AND local_present = 1 ORDER BY local_path';
+    return (this.#stmt(sql).all(unitPath) as Row[]).map(toRecord);
   }
 
   counts(): Record<ArtifactState, number> {
