@@ -197,7 +197,7 @@ export class HubBucket implements BucketClient {
     const writer = new XetWriter({
       cas: this.#cas.writes(signal),
       known,
-      dedupQueryMinBytes: DEDUP_MIN_FILE_BYTES,
+      dedupQueryMinBytes: useCache ? DEDUP_MIN_FILE_BYTES : Number.POSITIVE_INFINITY,
       expectedBytes: group.reduce((n, s) => n + s.sizeBytes, 0),
       ...(onAcknowledged ? { onAcknowledged } : {}),
     });
@@ -237,9 +237,11 @@ export class HubBucket implements BucketClient {
       }
     } catch (error) {
       if (signal?.aborted) throw error;
-      if (useCache && writer.usedCache && error instanceof OutboxError && error.code === 'HFO_UPLOAD_REJECTED') {
-        // The CAS refused a shard pointing at a xorb from the cache of an earlier run: forget the cache, send everything.
-        this.#known.forget('cache');
+      if (useCache && writer.usedDedup && writer.failedAt === 'shard' && error instanceof OutboxError && error.code === 'HFO_UPLOAD_REJECTED') {
+        // The CAS refused a shard that points at chunks stored before this call (an earlier call, the
+        // cache of an earlier run, a dedup answer): one of those xorbs is gone. Every dedup source is
+        // forgotten, so later calls do not trip on it again, and this call is made once more without dedup.
+        this.#known.clear();
         await this.#shardCache?.clear().catch(() => undefined);
         return this.#uploadGroup(group, options, false);
       }

@@ -7,13 +7,15 @@
  * exponential backoff that honour `Retry-After` and the Hub's `RateLimit` header, and a circuit
  * breaker shared by all requests so an outage sees a trickle of probes instead of a retry storm.
  *
- * What is never retried: responses other than 408/429/5xx (the caller gets them as they are),
+ * What is never retried: responses other than 408/429/5xx (the caller gets them as they are), a 429
+ * to a request marked optional (src/net/request-policy.ts; it does not count towards the breaker either),
  * errors that are not network errors, anything after the caller's signal aborted, and requests
  * whose body cannot be replayed (a `ReadableStream`/async-iterable body or a `Request` object
  * with a body): those are sent exactly once, though they still pass the limiters and the breaker.
  */
 import type { Clock } from '../core/ports.js';
 import { OutboxError } from '../core/errors.js';
+import { policyOf } from './request-policy.js';
 
 export interface RetryPolicy {
   /**
@@ -369,6 +371,14 @@ export function createHubFetch(options: HubFetchOptions): HubFetch {
           return response;
         }
         const serverDelayMs = serverDelayFromHeaders(response.headers, clock.now());
+        if (response.status === 429 && policyOf(init).optional) {
+          // The caller can do without it (request-policy.ts): back to it at once, the breaker untouched.
+          onAttemptSettled('neutral', probe);
+          stats.rateLimited++;
+          emit({ type: 'rate-limited', method, url, status: 429, ...(serverDelayMs === undefined ? {} : { retryAfterMs: serverDelayMs }) });
+          done(response.status, undefined);
+          return response;
+        }
         onAttemptSettled('failed', probe, serverDelayMs);
         if (response.status === 429) {
           stats.rateLimited++;

@@ -28,13 +28,18 @@
  * (test/integration/proxy.test.ts proves it through a CONNECT tunnel). Node reads that variable once,
  * when the process starts: it must be in the service's environment (`Environment=` in the unit), not
  * set later by us; it is ignored when node runs setuid or with file capabilities.
+ *
+ * A request marked `noReadTimeout` (src/net/request-policy.ts: Xet shard registration) goes through
+ * an agent of its own without undici's 300 s headers and body timeouts, through the proxy or not.
  */
-import { EnvHttpProxyAgent, FormData as UndiciFormData, fetch as undiciFetch } from 'undici';
+import { Agent, EnvHttpProxyAgent, FormData as UndiciFormData, Pool, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { OutboxError } from '../core/errors.js';
+import { policyOf } from './request-policy.js';
 
 export interface ProxyAwareFetch {
   /**
-   * Routes through the proxy when one is set; `globalThis.fetch` itself otherwise. The proxied one
+   * Routes through the proxy when one is set; through `globalThis.fetch` otherwise (a request marked
+   * `noReadTimeout` always takes undici's own fetch, with an agent without read timeouts). The undici one
    * takes what the global one takes (string/URL/Request; string, bytes, Blob, stream, FormData,
    * URLSearchParams bodies) and fails the same way (`TypeError('fetch failed')` with the network
    * error as `cause`, `AbortError`), but its Response is undici's own class: the same API, though
@@ -55,24 +60,44 @@ const HTTPS_VARS = ['https_proxy', 'HTTPS_PROXY'] as const;
 const HTTP_VARS = ['http_proxy', 'HTTP_PROXY'] as const;
 const NO_PROXY_VARS = ['no_proxy', 'NO_PROXY'] as const;
 
-export function proxyAwareFetch(env: NodeJS.ProcessEnv = process.env): ProxyAwareFetch {
+export interface ProxyAwareFetchOptions {
+  /**
+   * Headers and body timeout of ordinary requests, in ms; undefined: the transport's default (300 s).
+   * Set by tests, to show that a `noReadTimeout` request is not cut off.
+   */
+  readTimeoutMs?: number;
+}
+
+export function proxyAwareFetch(env: NodeJS.ProcessEnv = process.env, options: ProxyAwareFetchOptions = {}): ProxyAwareFetch {
   const https = readProxy(env, HTTPS_VARS);
   const http = readProxy(env, HTTP_VARS);
   // Without an HTTPS proxy, https:// targets use the HTTP one (undici's rule, spelt out here).
   const forHttps = https ?? http;
-  if (forHttps === undefined) {
-    return { fetch: globalThis.fetch, proxy: undefined, close: async () => undefined };
-  }
-  const dispatcher = new EnvHttpProxyAgent({
-    // Every value explicit ('' = none), so undici never falls back to process.env for one missing from `env`.
-    httpProxy: http?.href ?? '',
-    httpsProxy: forHttps.href,
-    noProxy: firstSet(env, NO_PROXY_VARS) ?? '',
-    // http:// targets as absolute-URI requests; https:// targets always tunnel (CONNECT).
-    proxyTunnel: false,
-  });
+  const made: Dispatcher[] = [];
+  const agent = (timeouts: { headersTimeout: number; bodyTimeout: number } | undefined): Dispatcher => {
+    const dispatcher =
+      forHttps === undefined
+        ? new Agent(timeouts ?? {})
+        : new EnvHttpProxyAgent({
+            // Every value explicit ('' = none), so undici never falls back to process.env for one missing from `env`.
+            httpProxy: http?.href ?? '',
+            httpsProxy: forHttps.href,
+            noProxy: firstSet(env, NO_PROXY_VARS) ?? '',
+            // http:// targets as absolute-URI requests; https:// targets always tunnel (CONNECT).
+            proxyTunnel: false,
+            // Through the proxy the timeouts only reach the connections if every pool is made with them
+            // (undici's absolute-URI proxy client takes no options of its own).
+            ...(timeouts ? { ...timeouts, factory: (origin: string | URL, opts: object) => new Pool(origin, { ...opts, ...timeouts }) } : {}),
+          });
+    made.push(dispatcher);
+    return dispatcher;
+  };
+  const timeout = options.readTimeoutMs;
+  // Ordinary requests: the global fetch untouched unless a proxy or a timeout is set.
+  const ordinary = forHttps !== undefined || timeout !== undefined ? agent(timeout === undefined ? undefined : { headersTimeout: timeout, bodyTimeout: timeout }) : undefined;
+  let patient: Dispatcher | undefined;
 
-  const proxied = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+  const send = async (dispatcher: Dispatcher, input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const fromRequest = input instanceof Request;
     const url = fromRequest ? input.url : String(input);
     const merged: Record<string, unknown> = { ...(fromRequest ? requestInit(input) : {}), ...init };
@@ -83,10 +108,16 @@ export function proxyAwareFetch(env: NodeJS.ProcessEnv = process.env): ProxyAwar
     // status, headers, body (a WHATWG ReadableStream), json(), text(), arrayBuffer().
     return (await undiciFetch(url, merged as Parameters<typeof undiciFetch>[1])) as unknown as Response;
   };
+  const fetchFn = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    if (policyOf(init).noReadTimeout) return send((patient ??= agent({ headersTimeout: 0, bodyTimeout: 0 })), input, init);
+    return ordinary ? send(ordinary, input, init) : globalThis.fetch(input, init);
+  };
   return {
-    fetch: proxied as typeof fetch,
-    proxy: forHttps.display,
-    close: () => dispatcher.close(),
+    fetch: fetchFn as typeof fetch,
+    proxy: forHttps?.display,
+    close: async () => {
+      await Promise.all(made.map((d) => d.close()));
+    },
   };
 }
 

@@ -7,6 +7,7 @@ export interface App {
   tokens: Record<string, TokenGrant>;
   treePageSize: number;
   casTokenTtlSeconds: number;
+  dedupKeyTtlSeconds: number;
 }
 
 /** Base URL of the CAS, served by the same listener under a path prefix (it must not end with '/'). */

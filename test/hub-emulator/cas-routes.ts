@@ -65,7 +65,7 @@ export function uploadShard(app: App, ex: Exchange): void {
 /** C3: GET /v1/chunks/{prefix}/{chunkHash}. Any prefix: the client says `default`, the spec `default-merkledb`. */
 export function dedupQuery(app: App, ex: Exchange): void {
   requireCasToken(ex.header('authorization'), 'read');
-  const shard = app.store.dedupShard(hashParam(ex, 4));
+  const shard = app.store.dedupShard(hashParam(ex, 4), app.dedupKeyTtlSeconds);
   if (!shard) throw new HttpError(404, 'Chunk not found');
   ex.send(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': shard.byteLength }, shard);
 }

@@ -42,6 +42,7 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
     tokens: opts.tokens ?? DEFAULT_TOKENS,
     treePageSize: opts.treePageSize ?? 1000,
     casTokenTtlSeconds: opts.casTokenTtlSeconds ?? 3600,
+    dedupKeyTtlSeconds: opts.dedupKeyTtlSeconds ?? 24 * 3600,
   };
   const faults = new FaultSet();
   const counters = new Counters();
@@ -193,6 +194,7 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
       if (!bucket) throw new Error(`seedFile: bucket ${bucketId} does not exist`);
       store.upsertFile(bucket, path, store.seedFile(bytes, options.chunking));
     },
+    dropXorbs: () => store.dropXorbs(),
     stopListening,
     listen,
     close: stopListening,

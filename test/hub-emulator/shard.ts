@@ -168,7 +168,7 @@ export interface DedupXorb {
  * listing every chunk from index 0 (the client numbers chunks by position). The footer's lookup
  * offsets point at the footer itself, because the client stops scanning CAS blocks at @24.
  */
-export function buildDedupShard(xorbs: DedupXorb[], hmacKey: Uint8Array, nowSeconds: number): Buffer {
+export function buildDedupShard(xorbs: DedupXorb[], hmacKey: Uint8Array, nowSeconds: number, ttlSeconds = 24 * 3600): Buffer {
   const casBytes = xorbs.reduce((sum, x) => sum + RECORD_BYTES * (1 + x.uncompressedLengths.length), 0);
   const casOffset = HEADER_BYTES + RECORD_BYTES;
   const footerOffset = casOffset + casBytes + RECORD_BYTES;
@@ -213,7 +213,7 @@ export function buildDedupShard(xorbs: DedupXorb[], hmacKey: Uint8Array, nowSeco
   buf.writeBigUInt64LE(BigInt(footerOffset), f + 56); // chunk lookup offset (0 entries)
   buf.set(hmacKey, f + 72);
   buf.writeBigUInt64LE(BigInt(nowSeconds), f + 104);
-  buf.writeBigUInt64LE(BigInt(nowSeconds + 24 * 3600), f + 112);
+  buf.writeBigUInt64LE(BigInt(nowSeconds + ttlSeconds), f + 112); // shard_key_expiry
   buf.writeBigUInt64LE(BigInt(storedOnDisk), f + 168);
   buf.writeBigUInt64LE(BigInt(stored), f + 184);
   buf.writeBigUInt64LE(BigInt(footerOffset), f + 192);

@@ -192,8 +192,17 @@ export class HubStore {
     }
   }
 
-  /** C3 answer for a chunk hash, or undefined when the chunk is unknown. */
-  dedupShard(chunkHashHex: string): Buffer | undefined {
+  /** Forgets every xorb and the dedup entries naming them (test hook: a CAS that garbage-collected them). */
+  dropXorbs(): number {
+    const count = this.xorbs.size;
+    this.xorbs.clear();
+    this.dedupIndex.clear();
+    this.rebuiltFiles.clear();
+    return count;
+  }
+
+  /** C3 answer for a chunk hash (its key valid for `ttlSeconds`), or undefined when the chunk is unknown. */
+  dedupShard(chunkHashHex: string, ttlSeconds = 24 * 3600): Buffer | undefined {
     const group = this.dedupIndex.get(chunkHashHex);
     if (!group) return undefined;
     const xorbs = group.xorbs.map((hash) => {
@@ -205,7 +214,7 @@ export class HubStore {
       }
       return { hash, keyedChunkHashes: keyed, uncompressedLengths: xorb.layout.uncompressedLengths, bytesOnDisk: xorb.data.byteLength };
     });
-    return buildDedupShard(xorbs, group.hmacKey, Math.floor(Date.now() / 1000));
+    return buildDedupShard(xorbs, group.hmacKey, Math.floor(Date.now() / 1000), ttlSeconds);
   }
 
   /** Decoded bytes of [start, end) of a registered file, one chunk (or part of one) at a time. */

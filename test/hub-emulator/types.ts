@@ -41,6 +41,8 @@ export interface HubEmulatorOptions {
    * tokens per token URL while exp > now + 60 s, so a value <= 60 makes it fetch a token every time.
    */
   casTokenTtlSeconds?: number;
+  /** `shard_key_expiry` of dedup answers, in seconds from the answer. Default 86400. */
+  dedupKeyTtlSeconds?: number;
 }
 
 export interface FaultRule {
@@ -117,6 +119,11 @@ export interface HubEmulator {
    * xetHash differs for most files larger than 8 KiB.
    */
   seedFile(bucketId: string, path: string, bytes: Uint8Array, options?: { chunking?: 'xet-core' | 'legacy' }): void;
+  /**
+   * Forget every stored xorb, as a CAS that garbage-collected them would: files registered before
+   * can no longer be read, and shards naming these xorbs are refused. Returns how many were dropped.
+   */
+  dropXorbs(): number;
   /** Close the listener (dropping open connections) but keep all state. */
   stopListening(): Promise<void>;
   /** Listen again on the same port with the same state. */

@@ -14,11 +14,12 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { downloadFile, uploadFiles } from '@huggingface/hub';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { OutboxError } from '../../src/core/errors.js';
 import { systemClock } from '../../src/adapters/system-clock.js';
 import { createHubFetch, isNetworkError } from '../../src/net/hub-fetch.js';
 import { proxyAwareFetch } from '../../src/net/proxy.js';
+import { withPolicy } from '../../src/net/request-policy.js';
 import { startForwardProxy } from '../helpers/forward-proxy.js';
 import { startEmulator, WRITE_TOKEN } from '../helpers/hub.js';
 import { sha256, tmpDir } from '../helpers/tmp.js';
@@ -140,10 +141,13 @@ describe('proxyAwareFetch with the Hub client', () => {
 });
 
 describe('proxyAwareFetch settings', () => {
-  it('returns the global fetch when no proxy variable is set (NO_PROXY alone changes nothing)', () => {
+  it('sends ordinary requests through the global fetch when no proxy variable is set (NO_PROXY alone changes nothing)', async () => {
     for (const env of [{}, { NO_PROXY: '*' }, { HTTP_PROXY: '', https_proxy: '  ' }]) {
+      const spy = vi.spyOn(globalThis, 'fetch').mockResolvedValue(new Response('direct'));
       const result = proxyAwareFetch(env);
-      expect(result.fetch).toBe(globalThis.fetch);
+      await result.fetch('http://127.0.0.1:9/x');
+      expect(spy).toHaveBeenCalledTimes(1);
+      spy.mockRestore();
       expect(result.proxy).toBeUndefined();
     }
   });
@@ -157,7 +161,7 @@ describe('proxyAwareFetch settings', () => {
       if (saved === undefined) delete process.env['HTTP_PROXY'];
       else process.env['HTTP_PROXY'] = saved;
     });
-    expect(proxyAwareFetch({}).fetch).toBe(globalThis.fetch);
+    expect(proxyAwareFetch({}).proxy).toBeUndefined();
     // Only an HTTPS proxy given: http:// targets go direct, and do not pick up process.env's HTTP_PROXY.
     const onlyHttps = proxied({ HTTPS_PROXY: proxy.url });
     expect((await onlyHttps.fetch(`${origin}/direct`)).status).toBe(200);
@@ -334,5 +338,36 @@ await px.close();
     expect(untrusted.codes?.join(' ')).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT/);
     expect(proxy.tunnels).toBe(2);
     expect(proxy.requests).toBe(0);
+  });
+});
+
+describe('requests without a read timeout (shard registration)', () => {
+  /** An origin that thinks for `ms` before it sends the headers. */
+  async function slowOrigin(ms: number): Promise<string> {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      setTimeout(() => res.end('registered'), ms);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  }
+
+  it.each([
+    ['direct', {}],
+    ['through the proxy', 'proxy'],
+  ] as const)('waits past the ordinary timeout for a request marked noReadTimeout (%s)', async (_name, how) => {
+    const origin = await slowOrigin(1500);
+    const env = how === 'proxy' ? { HTTP_PROXY: (await startForwardProxy()).url } : {};
+    const px = proxyAwareFetch(env, { readTimeoutMs: 400 });
+    onTestFinished(() => px.close());
+    // An ordinary request is cut off by the headers timeout...
+    await expect(px.fetch(`${origin}/v1/xorbs`, { method: 'POST', body: 'x' })).rejects.toThrow(/fetch failed/u);
+    // ...one marked noReadTimeout waits for the answer.
+    const response = await px.fetch(`${origin}/v1/shards`, withPolicy({ method: 'POST', body: 'x' }, { noReadTimeout: true }));
+    expect(await response.text()).toBe('registered');
   });
 });

@@ -5,6 +5,7 @@
  * are only ever sent as headers; no message names them.
  */
 import { OutboxError } from '../../core/errors.js';
+import { withPolicy, type RequestPolicy } from '../../net/request-policy.js';
 import type { CasWrites } from './writer.js';
 
 export interface CasClientOptions {
@@ -23,6 +24,18 @@ interface CasToken {
   refreshAt: number;
 }
 
+/** A dedup query answered 429: dedup is skipped (the chunks are sent) until `until` (ms). */
+export class DedupRateLimited extends Error {
+  readonly until: number;
+  constructor(until: number) {
+    super('dedup queries are rate limited');
+    this.until = until;
+  }
+}
+
+/** How long dedup queries are skipped after a 429 that names no wait. */
+const DEDUP_PAUSE_MS = 60_000;
+
 /** Failed paths of one batch call, with the server's reason. */
 export type BatchFailures = Map<string, string>;
 
@@ -30,6 +43,8 @@ export class CasClient {
   readonly #o: CasClientOptions;
   #token: Promise<CasToken> | undefined;
   #tokenRefreshAt = 0;
+  /** Dedup queries are skipped until then (ms), after a 429: they are optional, uploads are not. */
+  #dedupPausedUntil = 0;
 
   constructor(options: CasClientOptions) {
     this.#o = options;
@@ -39,9 +54,17 @@ export class CasClient {
   writes(signal: AbortSignal | undefined): CasWrites {
     return {
       putXorb: (hash, body) => this.#cas('POST', `/v1/xorbs/default/${hash}`, new BytesBlob(body), signal, `storing xorb ${hash.slice(0, 12)}…`).then(drain),
-      putShard: (body) => this.#cas('POST', '/v1/shards', body, signal, 'registering the uploaded files (shard)').then(drain),
+      // The CAS checks every file entry before it answers: no read timeout (request-policy.ts).
+      putShard: (body) => this.#cas('POST', '/v1/shards', body, signal, 'registering the uploaded files (shard)', false, { noReadTimeout: true }).then(drain),
       queryChunk: async (hash) => {
-        const response = await this.#cas('GET', `/v1/chunks/default/${hash}`, undefined, signal, 'dedup query', true);
+        if (Date.now() < this.#dedupPausedUntil) throw new DedupRateLimited(this.#dedupPausedUntil);
+        const response = await this.#cas('GET', `/v1/chunks/default/${hash}`, undefined, signal, 'dedup query', true, { optional: true });
+        if (response.status === 429) {
+          await response.body?.cancel();
+          const retryAfter = Number(response.headers.get('retry-after'));
+          this.#dedupPausedUntil = Date.now() + (Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : DEDUP_PAUSE_MS);
+          throw new DedupRateLimited(this.#dedupPausedUntil);
+        }
         if (!response.ok) {
           await response.body?.cancel();
           return undefined;
@@ -70,12 +93,20 @@ export class CasClient {
     return failures;
   }
 
-  async #cas(method: string, path: string, body: Uint8Array | Blob | undefined, signal: AbortSignal | undefined, doing: string, tolerant = false): Promise<Response> {
+  async #cas(
+    method: string,
+    path: string,
+    body: Uint8Array | Blob | undefined,
+    signal: AbortSignal | undefined,
+    doing: string,
+    tolerant = false,
+    policy: RequestPolicy = {},
+  ): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       const token = await this.#casToken();
       const response = await this.#send(
         `${token.casUrl}${path}`,
-        { method, headers: { Authorization: `Bearer ${token.accessToken}` }, ...(body ? { body } : {}), ...(signal ? { signal } : {}) },
+        withPolicy({ method, headers: { Authorization: `Bearer ${token.accessToken}` }, ...(body ? { body } : {}), ...(signal ? { signal } : {}) }, policy),
         doing,
       );
       // A CAS token can lapse before its stated expiry (clock skew, revocation): fetch a new one once.

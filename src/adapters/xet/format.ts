@@ -28,6 +28,8 @@ const SHARD_FOOTER_VERSION = 1;
 const SHARD_HEADER_BYTES = 48;
 const RECORD_BYTES = 48;
 const FOOTER_BYTES = 200;
+/** Footer fields: version, 8 offsets/counts, the 32-byte HMAC key at 72, creation time at 104, key expiry at 112 (seconds). */
+const FOOTER_KEY_EXPIRY_AT = 112;
 const FLAG_WITH_VERIFICATION = 0x80000000;
 const FLAG_WITH_METADATA_EXT = 0x40000000;
 
@@ -132,12 +134,15 @@ export class ShardFormatError extends Error {}
 /** The CAS blocks of a shard: which xorbs hold which chunks (hashes keyed with `hmacKey` when it is not all zero). */
 export interface ShardXorbIndex {
   hmacKey: Uint8Array | undefined;
+  /** The footer's `shard_key_expiry` in ms since the epoch; undefined when there is no footer or it is 0 (no expiry). */
+  expiresAt: number | undefined;
   xorbs: Array<{ hash: string; chunkHashes: Uint8Array[]; chunkLengths: number[] }>;
 }
 
 /**
  * Reads the CAS blocks of a shard (a dedup answer, or one of our own from the local cache),
- * walking the sections by their bookends; the footer, when present, only supplies the HMAC key.
+ * walking the sections by their bookends; the footer, when present, only supplies the HMAC key and
+ * the key's expiry.
  */
 export function parseShardXorbs(buf: Buffer): ShardXorbIndex {
   if (buf.length < SHARD_HEADER_BYTES + 2 * RECORD_BYTES || !buf.subarray(0, 32).equals(SHARD_MAGIC_TAG)) {
@@ -147,11 +152,15 @@ export function parseShardXorbs(buf: Buffer): ShardXorbIndex {
   if (footerSize !== 0 && footerSize !== FOOTER_BYTES) throw new ShardFormatError(`unexpected shard footer size ${footerSize}`);
   const end = buf.length - footerSize;
   let hmacKey: Uint8Array | undefined;
+  let expiresAt: number | undefined;
   if (footerSize === FOOTER_BYTES) {
     const footer = buf.subarray(end);
     if (Number(footer.readBigUInt64LE(0)) !== SHARD_FOOTER_VERSION) throw new ShardFormatError('unexpected shard footer version');
     const key = Uint8Array.from(footer.subarray(72, 104));
     if (key.some((b) => b !== 0)) hmacKey = key;
+    const expiry = footer.readBigUInt64LE(FOOTER_KEY_EXPIRY_AT);
+    // 0: none; anything past year 10,000 (xet-core writes u64::MAX for "never") is no expiry either.
+    if (expiry > 0n && expiry < 253_402_300_800n) expiresAt = Number(expiry) * 1000;
   }
   const need = (at: number, what: string) => {
     if (at + RECORD_BYTES > end) throw new ShardFormatError(`truncated shard while reading ${what}`);
@@ -186,5 +195,5 @@ export function parseShardXorbs(buf: Buffer): ShardXorbIndex {
     }
     xorbs.push({ hash, chunkHashes, chunkLengths });
   }
-  return { hmacKey, xorbs };
+  return { hmacKey, expiresAt, xorbs };
 }

@@ -10,6 +10,7 @@
 import { fileHash, hashToHex, verificationHash, xorbHash, type Chunk } from '@huggingface/xetchunk-wasm';
 import { XetChunker, type DataChunk } from '../../hash/xet-chunker.js';
 import { EMPTY_FILE_XET_HASH } from '../../hash/xet-hash.js';
+import { DedupRateLimited } from './cas-client.js';
 import { ChunkIndex, type ChunkHit, type XorbRef } from './chunk-index.js';
 import { ChunkEncoder, type EncodedChunk } from './compress.js';
 import {
@@ -102,7 +103,9 @@ export class XetWriter {
   #spare: Buffer | undefined;
   #open: OpenXorb | undefined;
   #inflight: Promise<void> | undefined;
-  #usedCache = false;
+  #usedDedup = false;
+  #dedupRateLimited = false;
+  #failedAt: 'xorb' | 'shard' | undefined;
   /** Bytes of all files chunked so far (see takenBytes). */
   #taken = 0;
   #acked = 0;
@@ -124,9 +127,22 @@ export class XetWriter {
     this.#o.onAcknowledged?.(upTo);
   }
 
-  /** Whether a term of this call points at a xorb known only from the shard cache of an earlier run. */
-  get usedCache(): boolean {
-    return this.#usedCache;
+  /**
+   * Whether a term of this call points at a xorb stored before it (an earlier call, the shard cache,
+   * a dedup answer): if the CAS refuses the shard, one of those may be gone.
+   */
+  get usedDedup(): boolean {
+    return this.#usedDedup;
+  }
+
+  /** Whether a dedup query was answered 429, after which this call asked no more. */
+  get dedupRateLimited(): boolean {
+    return this.#dedupRateLimited;
+  }
+
+  /** Which CAS call failed, when one did: a xorb upload or a shard registration. */
+  get failedAt(): 'xorb' | 'shard' | undefined {
+    return this.#failedAt;
   }
 
   /**
@@ -221,13 +237,18 @@ export class XetWriter {
     }));
     // Past the shard size limit, xorbs go first in shards of their own; files always come last.
     let xorbs = [...this.#sealed];
+    const putShard = (body: Uint8Array) =>
+      this.#o.cas.putShard(body).catch((error: unknown) => {
+        this.#failedAt ??= 'shard';
+        throw error;
+      });
     while (shardSize(files, xorbs) > SHARD_SOFT_MAX_BYTES && xorbs.length > 1) {
       const part: ShardXorb[] = [];
       while (xorbs.length > 0 && shardSize([], [...part, xorbs[0] as ShardXorb]) <= SHARD_SOFT_MAX_BYTES) part.push(xorbs.shift() as ShardXorb);
       if (part.length === 0) part.push(xorbs.shift() as ShardXorb);
-      await this.#o.cas.putShard(serializeShard([], part));
+      await putShard(serializeShard([], part));
     }
-    if (files.length > 0 || xorbs.length > 0) await this.#o.cas.putShard(serializeShard(files, xorbs));
+    if (files.length > 0 || xorbs.length > 0) await putShard(serializeShard(files, xorbs));
     this.#acknowledge(this.#taken);
     return [...this.#sealed];
   }
@@ -235,7 +256,7 @@ export class XetWriter {
   /** Adds one chunk of a file to its terms; returns whether it had to be sent (no stored copy known). */
   async #addChunk(chunk: Chunk, bytes: Buffer, encoder: ChunkEncoder, terms: PendingTerm[], query: 'wait' | 'background' | undefined): Promise<boolean> {
     let hit = this.#lookup(chunk.hash);
-    if (!hit && query) {
+    if (!hit && query && !this.#dedupRateLimited) {
       const hex = hashToHex(chunk.hash);
       if (!this.#queried.has(hex)) {
         if (query === 'wait') {
@@ -260,8 +281,6 @@ export class XetWriter {
         this.#seal();
       }
       hit = this.#pack(chunk, encoded);
-    } else if (hit.xorb.origin === 'cache') {
-      this.#usedCache = true;
     }
     const term = terms[terms.length - 1];
     if (term && term.xorb === hit.xorb && term.end === hit.index) {
@@ -274,18 +293,23 @@ export class XetWriter {
     return sent;
   }
 
-  /** One dedup query; its answer goes into the index. A failed query only means no dedup. */
+  /** One dedup query; its answer goes into the index. A failed query only means no dedup; a 429 ends the queries of this call. */
   async #ask(chunkHash: string): Promise<void> {
     try {
       const answer = await this.#o.cas.queryChunk(chunkHash);
       if (answer) learnDedupAnswer(answer, this.#o.known);
-    } catch {
+    } catch (error) {
       // no answer, no dedup: the chunks are sent
+      if (error instanceof DedupRateLimited) this.#dedupRateLimited = true;
     }
   }
 
   #lookup(hash: Uint8Array): ChunkHit | undefined {
-    return this.session.lookup(hash) ?? this.#o.known.lookup(hash);
+    const own = this.session.lookup(hash);
+    if (own) return own;
+    const stored = this.#o.known.lookup(hash);
+    if (stored) this.#usedDedup = true;
+    return stored;
   }
 
   /** Appends a chunk to the open xorb (which has room for it) and returns where it landed. */
@@ -332,7 +356,10 @@ export class XetWriter {
     // Everything chunked before this seal is in this xorb or an earlier one, or was already stored.
     const upTo = this.#taken;
     const upload = previous.then(async () => {
-      await this.#o.cas.putXorb(hash, body);
+      await this.#o.cas.putXorb(hash, body).catch((error: unknown) => {
+        this.#failedAt ??= 'xorb';
+        throw error;
+      });
       this.#acknowledge(upTo);
       // The previous buffer is free once its xorb is stored: the next xorb after this one reuses it.
       if (open.buf.length === XORB_TARGET_BYTES) this.#spare = open.buf;
@@ -355,5 +382,6 @@ function learnDedupAnswer(answer: Buffer, into: ChunkIndex): void {
   } catch {
     return;
   }
-  for (const x of parsed.xorbs) into.addXorb({ hash: x.hash, origin: 'server' }, x.chunkHashes, parsed.hmacKey);
+  // Only until the answer's key expires: past it the CAS may have dropped what it named.
+  for (const x of parsed.xorbs) into.addXorb({ hash: x.hash, origin: 'server' }, x.chunkHashes, parsed.hmacKey, parsed.expiresAt);
 }
