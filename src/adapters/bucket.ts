@@ -15,6 +15,8 @@ export interface BucketDeps {
   metrics?: OutboxMetrics;
   /** Proxy settings are read from here (HTTPS_PROXY, HTTP_PROXY, NO_PROXY). */
   env?: NodeJS.ProcessEnv;
+  /** Every request-level event (breaker, retries), e.g. for what `status` shows of the Hub. */
+  onHubEvent?: (event: HubFetchEvent) => void;
 }
 
 export async function openBucket(config: Config, deps: BucketDeps): Promise<BucketClient> {
@@ -33,6 +35,7 @@ export async function openBucket(config: Config, deps: BucketDeps): Promise<Buck
     ...(config.maxUploadBytesPerSecond > 0 ? { maxUploadBytesPerSecond: config.maxUploadBytesPerSecond } : {}),
     onEvent: (event) => {
       logFetchEvent(deps.logger, event);
+      deps.onHubEvent?.(event);
       if (event.type === 'retry') metrics?.retry();
       else if (event.type === 'rate-limited') metrics?.rateLimited();
       else if (event.type === 'breaker-open') metrics?.setBreakerOpen(true);

@@ -59,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
       'What is pending, uploading (with progress), failed, and the last errors; reads the state, works while the daemon runs.',
       (y) => y.option('json', { type: 'boolean', default: false, describe: 'One JSON object: counts, items, progress, errors.' }),
       run(async (args) =>
-        (await import('./status.js')).runStatus(await loadContext(settingsFromArgv(args)), { json: args['json'] === true }),
+        (await import('./status.js')).runStatus(await readerContext(args), { json: args['json'] === true }),
       ),
     )
     .command(

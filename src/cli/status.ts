@@ -7,6 +7,8 @@ import { ARTIFACT_STATES, type ArtifactState } from '../core/types.js';
 import { STATE_FILE, StateStore, type FileRecord } from '../state/store.js';
 import type { CommandContext } from './context.js';
 import { stateIdentity } from './context.js';
+import { findStateFor, listStateDirs, type FoundState } from './state-finder.js';
+import { readPresence } from '../service/presence.js';
 
 export interface StatusReport {
   agentId: string;
@@ -27,14 +29,32 @@ export interface StatusReport {
    */
   replaced: Array<{ local: string; remote: string; at: string | null; pending: boolean; replacedPublishedAt: string; replacedBytes: number }>;
   items: Array<{ local: string; remote: string; state: ArtifactState; error?: string; localPresent: boolean }>;
+  /** Whether an hf-outbox process (watch or sync) is running on this state now. */
+  daemon: { running: boolean; pid?: number; command?: string; startedAt?: string };
+  /** Uploads a stopped or killed process left unfinished (shown instead of `uploading` when none runs). */
+  interrupted: Array<{ local: string; remote: string; bytesDone: number; bytesTotal: number; percent: number }>;
+  /** What the running process knows of the Hub: an outage (breaker open) and the last network errors. */
+  hub: { unreachableSince?: string; nextProbeAt?: string; lastNetworkErrors: Array<{ at: string; error: string }> };
   announcements: Array<{ source: string; target: string; state: string; message?: string; reason?: string }>;
 }
 
 const THROUGHPUT_WINDOW_MS = 60_000;
 
-export function buildStatus(ctx: CommandContext, state: StateStore | undefined, now = Date.now()): StatusReport {
+export function buildStatus(ctx: CommandContext, state: StateStore | undefined, now = Date.now(), stateDir = ctx.config.stateDir): StatusReport {
   const { config } = ctx;
   const records: FileRecord[] = state?.all() ?? [];
+  const presence = readPresence(stateDir);
+  const running = presence?.alive === true;
+  const progress = (state?.progress() ?? []).map((p) => ({
+    local: p.localPath,
+    remote: p.bucketPath,
+    bytesDone: p.bytesDone,
+    bytesTotal: p.bytesTotal,
+    percent: p.bytesTotal === 0 ? 100 : Math.floor((100 * p.bytesDone) / p.bytesTotal),
+    bytesPerSecond: Math.round(p.bytesDone / Math.max(0.001, (p.updatedAt - p.startedAt) / 1000)),
+  }));
+  // Records still `uploading` with no process alive were cut off (kill -9, a crash): interrupted.
+  const cutOff = running ? [] : records.filter((r) => r.state === 'uploading');
   const counts = state?.counts() ?? (Object.fromEntries(ARTIFACT_STATES.map((s) => [s, 0])) as Record<ArtifactState, number>);
   const uploaded = records.filter((r) => r.uploadedAt !== undefined).sort((a, b) => (b.uploadedAt ?? 0) - (a.uploadedAt ?? 0));
   const recent = uploaded.filter((r) => (r.uploadedAt ?? 0) >= now - THROUGHPUT_WINDOW_MS);
@@ -46,14 +66,19 @@ export function buildStatus(ctx: CommandContext, state: StateStore | undefined, 
     stateDir: config.stateDir,
     counts,
     bytesPending: records.filter((r) => r.state === 'pending' || r.state === 'uploading').reduce((n, r) => n + r.sizeBytes, 0),
-    uploading: (state?.progress() ?? []).map((p) => ({
-      local: p.localPath,
-      remote: p.bucketPath,
-      bytesDone: p.bytesDone,
-      bytesTotal: p.bytesTotal,
-      percent: p.bytesTotal === 0 ? 100 : Math.floor((100 * p.bytesDone) / p.bytesTotal),
-      bytesPerSecond: Math.round(p.bytesDone / Math.max(0.001, (p.updatedAt - p.startedAt) / 1000)),
-    })),
+    uploading: running ? progress : [],
+    interrupted: cutOff.map((r) => {
+      const p = progress.find((x) => x.remote === r.bucketPath);
+      return { local: r.localPath, remote: r.bucketPath, bytesDone: p?.bytesDone ?? 0, bytesTotal: p?.bytesTotal ?? r.sizeBytes, percent: p?.percent ?? 0 };
+    }),
+    daemon: running && presence ? { running: true, pid: presence.info.pid, command: presence.info.command, startedAt: presence.info.startedAt } : { running: false },
+    hub: running && presence
+      ? {
+          ...(presence.info.hubUnreachableSince ? { unreachableSince: presence.info.hubUnreachableSince } : {}),
+          ...(presence.info.nextProbeAt ? { nextProbeAt: presence.info.nextProbeAt } : {}),
+          lastNetworkErrors: presence.info.lastNetworkErrors,
+        }
+      : { lastNetworkErrors: presence?.info.lastNetworkErrors ?? [] },
     lastErrors: records
       .filter((r) => r.lastError !== undefined && r.state !== 'uploaded')
       .sort((a, b) => b.updatedAt - a.updatedAt)
@@ -113,22 +138,51 @@ function replacements(records: readonly FileRecord[]): StatusReport['replaced'] 
 export async function runStatus(ctx: CommandContext, options: { json: boolean; out?: NodeJS.WritableStream }): Promise<number> {
   const out = options.out ?? process.stdout;
   const { config } = ctx;
-  const exists = existsSync(path.join(config.stateDir, STATE_FILE));
-  const state = exists ? StateStore.open(config.stateDir, stateIdentity(config), { readonly: true }) : undefined;
+  let stateDir = config.stateDir;
+  let identity = stateIdentity(config);
+  let exists = existsSync(path.join(stateDir, STATE_FILE));
+  let others: FoundState[] = [];
+  if (!exists) {
+    // Found from the outbox alone: another agent id, bucket or default state dir need not be repeated.
+    others = listStateDirs();
+    const found = findStateFor(config, others);
+    if (found) {
+      stateDir = found.dir;
+      identity = found.identity;
+      exists = true;
+    }
+  }
+  const state = exists ? StateStore.open(stateDir, identity, { readonly: true }) : undefined;
   try {
-    const report = buildStatus(ctx, state);
+    const report = { ...buildStatus(ctx, state, Date.now(), stateDir), stateDir, agentId: identity.agentId, bucket: identity.bucket };
     if (options.json) {
       out.write(`${JSON.stringify(report)}\n`);
       return 0;
     }
     const say = lineWriter(out);
     say(`hf-outbox ${report.agentId}: ${report.outbox} → ${report.bucket}\n`);
-    if (!exists) say(`no state yet in ${config.stateDir}: nothing has been published from this outbox\n`);
+    if (!exists) {
+      say(`no state in ${config.stateDir}: nothing has been published from ${config.outbox} with these settings\n`);
+      if (others.length > 0) {
+        say('state directories of hf-outbox readable here (pass one with --state-dir, or the --outbox, --bucket and --agent-id it was run with):\n');
+        for (const o of others) say(`  ${o.dir}: ${o.identity.outbox} → ${o.identity.bucket} (agent ${o.identity.agentId})\n`);
+      }
+    }
+    const d = report.daemon;
+    say(d.running ? `running: hf-outbox ${d.command} (pid ${d.pid}) since ${d.startedAt}\n` : 'not running: no hf-outbox process works on this state now\n');
+    if (report.hub.unreachableSince) {
+      const probeIn = report.hub.nextProbeAt ? Math.max(0, Math.round((Date.parse(report.hub.nextProbeAt) - Date.now()) / 1000)) : undefined;
+      say(`Hub unreachable since ${report.hub.unreachableSince}${probeIn === undefined ? '' : `, next probe in ${probeIn} s`}; uploads wait and resume by themselves\n`);
+    }
+    for (const e of report.hub.lastNetworkErrors) say(`network error ${e.at}: ${e.error}\n`);
     say(`${ARTIFACT_STATES.map((s) => `${s} ${report.counts[s]}`).join(' · ')}\n`);
     say(`pending ${formatBytes(report.bytesPending)} · throughput ${formatBytes(report.throughputBytesPerSecond)}/s (last minute)\n`);
     if (report.lastSuccess) say(`last upload ${report.lastSuccess.at}: ${report.lastSuccess.remote}\n`);
     for (const u of report.uploading) {
       say(`uploading ${u.remote}: ${u.percent}% of ${formatBytes(u.bytesTotal)} at ${formatBytes(u.bytesPerSecond)}/s\n`);
+    }
+    for (const u of report.interrupted) {
+      say(`interrupted ${u.remote}: stopped at ${u.percent}% of ${formatBytes(u.bytesTotal)}; the next start checks the bucket and redoes it\n`);
     }
     for (const e of report.lastErrors) say(`${e.state.padEnd(9)} ${e.local}: ${e.error}\n`);
     for (const a of report.announcements.filter((x) => x.state !== 'posted')) {

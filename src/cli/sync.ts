@@ -1,4 +1,5 @@
 /** `hf-outbox sync`: one pass — scan, settle (bounded), upload what is not in the bucket, exit. */
+import { OutboxError } from '../core/errors.js';
 import type { ProblemEvent } from '../daemon.js';
 import type { CommandContext } from './context.js';
 import { createOutbox } from './context.js';
@@ -30,9 +31,15 @@ export async function runSync(ctx: CommandContext, options: { adopt?: boolean } 
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
   try {
-    const { outbox, state } = await createOutbox(ctx, { adopt: options.adopt ?? false });
+    const { outbox, state, discardNewState } = await createOutbox(ctx, { adopt: options.adopt ?? false }, undefined, 'sync');
     try {
-      await outbox.prepare();
+      try {
+        await outbox.prepare();
+      } catch (error) {
+        // A start that fails on configuration or credentials (78) leaves no state behind.
+        if (error instanceof OutboxError && error.retry === 'fatal') discardNewState();
+        throw error;
+      }
       let uploaded = 0;
       let adopted = 0;
       outbox.on('adopted', () => adopted++);

@@ -141,6 +141,22 @@ export class StateStore {
     return store;
   }
 
+  /** The outbox → bucket pair (and agent) a state directory belongs to, read without opening it for use; undefined if unreadable. */
+  static readIdentity(dir: string): StateIdentity | undefined {
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path.join(dir, STATE_FILE), { readonly: true, fileMustExist: true });
+      const rows = db.prepare('SELECT key, value FROM meta').all() as Array<{ key: string; value: string }>;
+      const m = Object.fromEntries(rows.map((r) => [r.key, r.value]));
+      const { outbox, bucket, agentId } = m;
+      return outbox !== undefined && bucket !== undefined && agentId !== undefined ? { outbox, bucket, agentId } : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      db?.close();
+    }
+  }
+
   #migrate(): void {
     const current = this.#db.pragma('user_version', { simple: true }) as number;
     if (current > MIGRATIONS.length) {
