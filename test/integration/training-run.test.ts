@@ -94,8 +94,8 @@ class TrainerWriter {
 
 /** Polls the bucket listing every few milliseconds; records every partial checkpoint it ever sees and when each became whole. */
 class BucketWatcher {
-  readonly partial: string[] = [];
-  readonly staging: string[] = [];
+  readonly partial = new Set<string>();
+  readonly staging = new Set<string>();
   readonly completeAt = new Map<string, number>();
   readonly #timer: NodeJS.Timeout;
 
@@ -110,12 +110,12 @@ class BucketWatcher {
       for (const p of emu.listPaths(bucket)) {
         if (!p.startsWith(prefix)) continue;
         const folder = p.slice(prefix.length).split('/')[0] as string;
-        if (folder.startsWith('tmp-')) this.staging.push(p);
+        if (folder.startsWith('tmp-')) this.staging.add(p);
         counts.set(folder, (counts.get(folder) ?? 0) + 1);
       }
       for (const [folder, n] of counts) {
         const want = expected(folder);
-        if (want === undefined || n < want) this.partial.push(`${folder}: ${n} of ${want ?? '?'} files listed`);
+        if (want === undefined || n < want) this.partial.add(`${folder}: ${n} of ${want ?? '?'} files listed`);
         else if (!this.completeAt.has(folder)) this.completeAt.set(folder, Date.now());
       }
     }, 5);
@@ -190,8 +190,8 @@ describe('hf-outbox watch publishes a Trainer run to an hf:// bucket', () => {
     } finally {
       seen.stop();
     }
-    expect(seen.partial).toEqual([]);
-    expect(seen.staging).toEqual([]);
+    expect([...seen.partial]).toEqual([]);
+    expect([...seen.staging]).toEqual([]);
     expect([...seen.completeAt.keys()].sort()).toEqual(['checkpoint-100', 'checkpoint-200', 'checkpoint-300', 'checkpoint-400']);
     // Byte-exact, the rotated-away checkpoint-100 included (the bucket keeps it).
     const listed = t.emu.listPaths('team/shared').filter((p) => p.startsWith(prefix));

@@ -6,6 +6,7 @@ interface Item {
   id: string;
   size: number;
   prio: number;
+  group?: string;
 }
 
 function harness(concurrency = 2, work = (_b: Item[]) => Promise.resolve()) {
@@ -20,6 +21,7 @@ function harness(concurrency = 2, work = (_b: Item[]) => Promise.resolve()) {
     key: (i) => i.id,
     sizeBytes: (i) => i.size,
     priority: (i) => i.prio,
+    group: (i) => i.group,
     run: async (batch) => {
       calls.push(batch.map((i) => i.id));
       await work(batch);
@@ -37,6 +39,24 @@ describe('batch queue', () => {
   });
   afterEach(() => {
     vi.useRealTimers();
+  });
+
+  it("sends a checkpoint folder's files in one call of their own, in the order given, past the item and byte limits", async () => {
+    const h = harness();
+    h.q.add({ id: 'results.json', size: 1, prio: 0 });
+    const folder = [
+      { id: 'c/model.safetensors', size: 5000, prio: 3, group: 'c' },
+      ...Array.from({ length: 150 }, (_, i) => ({ id: `c/shard-${i}`, size: 1, prio: 3, group: 'c' })),
+      { id: 'c/trainer_state.json', size: 1, prio: 3, group: 'c' },
+    ];
+    h.q.addMany(folder);
+    h.q.add({ id: 'loose.bin', size: 1, prio: 3 });
+    const idle = h.q.onIdle();
+    await vi.runAllTimersAsync();
+    await idle;
+    const call = h.calls.find((c) => c.includes('c/trainer_state.json'));
+    expect(call).toEqual(folder.map((i) => i.id));
+    expect(h.calls.flat().sort()).toEqual(['loose.bin', 'results.json', ...folder.map((i) => i.id)].sort());
   });
 
   it('sends 300 small files that arrive together in 3 calls of 100', async () => {
