@@ -46,13 +46,15 @@ export async function runSync(ctx: CommandContext, options: { adopt?: boolean } 
       let bytes = 0;
       const problems: ProblemEvent[] = [];
       const unsettled: string[] = [];
+      const incomplete = new Map<string, string>();
       outbox.on('uploaded', (e) => {
         uploaded++;
         bytes += e.sizeBytes;
       });
       outbox.on('problem', (p) => problems.push(p));
-      outbox.on('unsettled', ({ unitPath }) => {
+      outbox.on('unsettled', ({ unitPath, waitingFor }) => {
         unsettled.push(unitPath);
+        if (waitingFor !== undefined) incomplete.set(unitPath, waitingFor);
         outbox.abandon(unitPath);
       });
       const started = Date.now();
@@ -90,7 +92,11 @@ export async function runSync(ctx: CommandContext, options: { adopt?: boolean } 
         durationMs: Date.now() - started,
       };
       const ok = problems.length === 0 && unsettled.length === 0 && pending.length === 0;
-      for (const u of unsettled) logger.error({ unit: u }, 'never settled: still being written, not uploaded');
+      for (const u of unsettled) {
+        const why = incomplete.get(u);
+        if (why === undefined) logger.error({ unit: u }, 'never settled: still being written, not uploaded');
+        else logger.error({ unit: u, waitingFor: why }, `incomplete, not uploaded (${why}); add a file named COMPLETE to the folder to publish it as it is`);
+      }
       for (const p of pending) logger.error({ local: p.localPath, reason: p.lastError }, 'not delivered in this pass');
       logger[ok ? 'info' : 'error'](summary, ok ? 'sync finished' : 'sync finished with problems');
       await outbox.stop();

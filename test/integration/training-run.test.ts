@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { HubEmulator } from '../hub-emulator/index.js';
 import { Daemon, cleanEnv, runCli } from '../helpers/cli.js';
 import { hubWorkspace } from '../helpers/hub.js';
-import { outboxIn, sha256, tmpDir, writeTree } from '../helpers/tmp.js';
+import { outboxIn, sha256, tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
 
 /** Bytes that do not dedup against each other (each file its own content). */
 function bytes(n: number, seed: string): Buffer {
@@ -209,4 +209,38 @@ describe('hf-outbox watch publishes a Trainer run to an hf:// bucket', () => {
     for (const ms of latencies) expect(ms).toBeGreaterThanOrEqual(300);
     await d.stop();
   }, 120_000);
+});
+
+describe('hf-outbox sync on a run folder with a local-folder bucket', () => {
+  it('sends the complete checkpoints, holds back one a crashed run left half written (naming what it waits for), and a COMPLETE file releases it', async () => {
+    const t = setup();
+    const whole = {
+      'checkpoints/run1/checkpoint-100/config.json': '{}',
+      'checkpoints/run1/checkpoint-100/model.safetensors': 'weights-100',
+      'checkpoints/run1/checkpoint-100/training_args.bin': 'args',
+      'checkpoints/run1/checkpoint-100/optimizer.pt': 'opt-100',
+      'checkpoints/run1/checkpoint-100/trainer_state.json': '{"global_step":100}',
+    };
+    const half = {
+      'checkpoints/run1/checkpoint-200/config.json': '{}',
+      'checkpoints/run1/checkpoint-200/model.safetensors': 'weights-200',
+      'checkpoints/run1/checkpoint-200/training_args.bin': 'args',
+    };
+    await writeTree(t.outbox, { ...whole, ...half });
+    const args = [...t.args, '--settle-ms', '0', '--unit-settle-ms', '0', '--settle-timeout-ms', '1500'];
+    const first = await runCli(['sync', ...args], { env: cleanEnv() });
+    expect(first.code).toBe(1);
+    expect(first.logs.find((l) => l['unit'] === 'checkpoints/run1/checkpoint-200')).toMatchObject({ waitingFor: expect.stringMatching(/trainer_state\.json/) });
+    const bucketFiles = Object.keys(treeHashes(t.bucket)).filter((p) => p.includes('run1_agent-01'));
+    expect(bucketFiles.sort()).toEqual(Object.keys(whole).map((p) => p.replace('checkpoints/run1/', 'artifacts/checkpoints/run1_agent-01/')).sort());
+    // The user decides the leftover is worth publishing as it is.
+    await writeTree(t.outbox, { 'checkpoints/run1/checkpoint-200/COMPLETE': '' });
+    const second = await runCli(['sync', ...args], { env: cleanEnv() });
+    expect(second.code).toBe(0);
+    const hashes = treeHashes(t.bucket);
+    for (const [local, content] of Object.entries({ ...whole, ...half })) {
+      expect(hashes[local.replace('checkpoints/run1/', 'artifacts/checkpoints/run1_agent-01/')], local).toBe(sha256(content));
+    }
+    expect(Object.keys(hashes).some((p) => p.includes('.hf-outbox-tmp-'))).toBe(false);
+  }, 60_000);
 });
