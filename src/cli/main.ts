@@ -138,6 +138,35 @@ async function main(argv: string[]): Promise<number> {
         }),
       ),
     )
+    .command(
+      'dashboard',
+      'A read-only local web page over the bucket: the board as a live feed, the leaderboard with a chart, the artifacts, and this agent\'s queue.',
+      (y) =>
+        y
+          .option('port', { type: 'number', default: 7860, describe: 'Port to listen on (0: any free port).' })
+          .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on; anything but loopback lets others read the page (a warning says so).' })
+          .option('open', { type: 'boolean', default: false, describe: 'Open the page in the default browser.' })
+          .option('refresh-ms', { type: 'number', default: 3000, describe: 'Read the board and results again at most this often while a page is open (the artifacts listing: at most every 15 s).' }),
+      run(async (args) => {
+        const ctx = await readerContext(args);
+        const stop = new AbortController();
+        const onSignal = () => stop.abort();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          return await (await import('./dashboard.js')).runDashboard(ctx, {
+            port: Number(args['port']),
+            host: String(args['host']),
+            open: args['open'] === true,
+            refreshMs: Number(args['refresh-ms']),
+            signal: stop.signal,
+          });
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+      }),
+    )
     // A flag given twice keeps its last value, like most CLIs (lists are still repeatable).
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .strict()

@@ -74,6 +74,8 @@ export interface BoardMessage {
   body: string;
   /** Why the front matter was ignored, when it could not be read. */
   warning: string | undefined;
+  /** The raw `checkpoint:` block of a checkpoint post (run, name, step, metrics), when there is one: unchecked, type-check before use. */
+  checkpoint?: unknown;
 }
 
 export interface BoardArtifact {
@@ -307,6 +309,7 @@ export function parseMessage(text: string, bucketPath: string): BoardMessage {
     artifacts: artifactsOf(meta['artifacts']),
     body,
     warning,
+    ...(meta['checkpoint'] !== undefined ? { checkpoint: meta['checkpoint'] } : {}),
   };
 }
 
