@@ -11,6 +11,7 @@ export const WRITABLE_ROOTS = ['artifacts', 'message_board'] as const;
 
 const TEMP_PREFIX = '.hf-outbox-tmp-';
 const PARALLEL_WRITES = 4;
+const STAT_BATCH = 64;
 
 /**
  * A bucket that is a plain local folder: the embedded default, needing no token and no network.
@@ -189,16 +190,29 @@ export class LocalFolderBucket implements BucketClient {
       throw error;
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Files are stat'ed a batch at a time (a folder of 100,000 files is not 100,000 round trips in a row).
+    let batch: Array<{ abs: string; rel: string }> = [];
+    const flush = async function* (): AsyncGenerator<RemoteEntry> {
+      const stats = await Promise.all(batch.map((f) => lstat(f.abs).catch(() => undefined)));
+      for (let i = 0; i < batch.length; i++) {
+        const s = stats[i];
+        if (s?.isFile()) yield { path: (batch[i] as { rel: string }).rel, sizeBytes: s.size, uploadedAt: s.mtime.toISOString() };
+      }
+      batch = [];
+    };
     for (const e of entries) {
       if (e.name.startsWith(TEMP_PREFIX)) continue;
       const abs = path.join(absDir, e.name);
       const rel = relDir === '' ? e.name : `${relDir}/${e.name}`;
-      if (e.isDirectory()) yield* this.#walk(abs, rel);
-      else if (e.isFile()) {
-        const s = await lstat(abs);
-        yield { path: rel, sizeBytes: s.size, uploadedAt: s.mtime.toISOString() };
+      if (e.isDirectory()) {
+        yield* flush();
+        yield* this.#walk(abs, rel);
+      } else if (e.isFile()) {
+        batch.push({ abs, rel });
+        if (batch.length >= STAT_BATCH) yield* flush();
       }
     }
+    yield* flush();
   }
 
   async download(bucketPath: string): Promise<Readable> {
