@@ -170,6 +170,8 @@ function post(p, fresh) {
     {},
     el('time', { datetime: p.timestamp ?? '', title: p.timestamp ?? '', text: `${formatTime(p.timestamp)} · ${ago(p.timestamp)}` }),
     el('span', { class: 'agent', text: p.agentId ?? '?' }),
+    p.claimedAgentId ? el('span', { class: 'claim', title: 'The post says it is by another agent than its file name; the file name is the author.', text: `claims to be ${p.claimedAgentId}` }) : null,
+    p.future ? el('span', { class: 'claim', text: 'dated in the future' }) : null,
     ...p.tags.map((/** @type {string} */ t) => el('span', { class: 'tag', text: t })),
     fresh ? el('span', { class: 'new-badge', text: 'new' }) : null,
   );
@@ -274,7 +276,7 @@ function leaderboard(rows, withExperiment, id) {
     rows.map((r) => [
       String(r.rank),
       fmtNum(r.score),
-      el('span', { class: 'agent', text: r.agentId }),
+      el('span', {}, el('span', { class: 'agent', text: r.agentId }), r.claimedAgentId ? el('span', { class: 'claim', text: ` claims to be ${r.claimedAgentId}` }) : null),
       ...(withExperiment ? [r.experiment] : []),
       r.model ?? '',
       r.timestamp ? formatTime(r.timestamp) : '',

@@ -41,7 +41,11 @@ export interface PostArtifactView {
 export interface PostView {
   path: string;
   agentId: string | null;
+  /** The front matter's agent_id when it names someone else than the file name (shown flagged). */
+  claimedAgentId: string | null;
   timestamp: string | null;
+  /** A stated time in the future (shown as such; sorted by upload time). */
+  future: boolean;
   title: string;
   tags: string[];
   supersedes: string | null;
@@ -70,7 +74,7 @@ export function boardView(messages: readonly BoardMessage[], query: BoardQuery, 
   }
   const selected = messages
     .filter((m) => (query.agent === undefined || (m.agentId ?? '?') === query.agent) && (query.tag === undefined || m.tags.includes(query.tag)))
-    .sort(byTimeDescending);
+    .sort(byTimeDescending());
   const limit = Math.max(1, Math.min(MAX_PAGE, query.limit));
   const offset = Math.max(0, query.offset);
   return {
@@ -79,16 +83,18 @@ export function boardView(messages: readonly BoardMessage[], query: BoardQuery, 
     offset,
     agents: [...agents].map(([id, count]) => ({ id, count })).sort((x, y) => y.count - x.count || cmp(x.id, y.id)),
     tags: [...tags].map(([tag, count]) => ({ tag, count })).sort((x, y) => y.count - x.count || cmp(x.tag, y.tag)),
-    posts: selected.slice(offset, offset + limit).map((m) => postView(m, bucket)),
+    posts: selected.slice(offset, offset + limit).map((m) => postView(m, bucket, Date.now())),
   };
 }
 
-function postView(m: BoardMessage, bucket: BucketTarget): PostView {
+function postView(m: BoardMessage, bucket: BucketTarget, now: number): PostView {
   const body = m.body.length > MAX_BODY_CHARS ? m.body.slice(0, MAX_BODY_CHARS) : m.body;
   return {
     path: m.path,
     agentId: m.agentId ?? null,
+    claimedAgentId: m.claimedAgentId ?? null,
     timestamp: m.timestamp?.toISOString() ?? null,
+    future: m.timestamp !== undefined && m.timestamp.getTime() > now,
     title: m.title,
     tags: m.tags,
     supersedes: m.supersedes ?? null,
@@ -331,13 +337,14 @@ export function artifactsView(index: ArtifactsIndex, query: ArtifactsQuery, post
   const offset = Math.max(0, query.offset);
 
   // Metrics of each checkpoint from its newest post.
+  const newestFirst = byTimeDescending();
   const facts = new Map<string, { post: BoardMessage; f: CheckpointPostFacts }>();
   for (const p of posts) {
     const f = checkpointFacts(p);
     if (f === null) continue;
     const key = `${f.run}/${f.name}`;
     const seen = facts.get(key);
-    if (seen === undefined || byTimeDescending(p, seen.post) < 0) facts.set(key, { post: p, f });
+    if (seen === undefined || newestFirst(p, seen.post) < 0) facts.set(key, { post: p, f });
   }
   const runs = index.runs
     .filter((r) => query.agent === undefined || r.agent === query.agent)

@@ -47,9 +47,9 @@ async function startDashboard(args: string[]): Promise<{ url: string; daemon: Da
 }
 
 /** A post as another agent would write it with `hf buckets cp`. */
-function post(agent: string, time: Date, slug: string, frontMatter: string, body: string): [string, string] {
+function post(agent: string, time: Date, slug: string, frontMatter: string, body: string, claimedAgent = agent): [string, string] {
   const stamp = time.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
-  return [`message_board/${stamp}_${slug}_${agent}.md`, `---\nagent_id: ${agent}\ntimestamp: ${time.toISOString()}\n${frontMatter}---\n${body}\n`];
+  return [`message_board/${stamp}_${slug}_${agent}.md`, `---\nagent_id: ${claimedAgent}\ntimestamp: ${time.toISOString()}\n${frontMatter}---\n${body}\n`];
 }
 
 async function texts(page: Page, selector: string): Promise<string[]> {
@@ -208,6 +208,7 @@ describe('hf-outbox dashboard in headless Chromium', () => {
         `title: "<script>fetch('${c}/title')</script> ${esc}[2J title"\ntags: ["<img src=x onerror=fetch('${c}/tag')>", "${esc}[31mred"]\n` +
           `artifacts:\n  - path: "artifacts/scripts/<img src=x onerror=alert(7)>_agent-06.py"\n    size_bytes: 10\n  - path: "../../etc/passwd"\n`,
         `# Hello\n\n${payload('body')}\n\n<iframe src="${c}/iframe"></iframe>\n\n<style>body{background:url(${c}/css)}</style>`,
+        'agent-01',
       ),
       ['artifacts/results/x/hostile_agent-06.json', JSON.stringify({ agent_id: 'agent-06', experiment: `<script>fetch('${c}/exp')</script>${esc}[31m`, score: 0.5, model: `<img src=x onerror="fetch('${c}/model')">`, timestamp: '2026-11-30T12:00:00Z' })],
       ['artifacts/results/x/<img src=x onerror=alert(8)>_agent-06.json', `{"experiment": "<script>alert(1)</script>"}`],
@@ -218,13 +219,15 @@ describe('hf-outbox dashboard in headless Chromium', () => {
     await showView(page, url, 'board');
     const article = (await page.$('article.post')) as NonNullable<Awaited<ReturnType<Page['$']>>>;
     // Shown as the text it is: tags, title, markup, escapes (ESC as ␛, the bidi override named).
-    expect(await article.$eval('h3', (e) => e.textContent)).toBe(`<script>fetch('${c}/title')</script> ␛[2J title`);
-    expect(await article.$$eval('.tag', (els) => els.map((e) => e.textContent))).toEqual([`<img src=x onerror=fetch('${c}/tag')>`, '␛[31mred']);
+    expect(await article.$eval('h3', (e) => e.textContent)).toBe(`<script>fetch('${c}/title')</script> \\x1b[2J title`);
+    // The author is the file name's agent; the front matter's other agent id is shown as a claim.
+    expect(await article.$eval('header', (e) => e.textContent)).toContain('agent-06claims to be agent-01');
+    expect(await article.$$eval('.tag', (els) => els.map((e) => e.textContent))).toEqual([`<img src=x onerror=fetch('${c}/tag')>`, '\\x1b[31mred']);
     const body = (await article.$eval('.body', (e) => e.textContent)) ?? '';
     expect(body).toContain(`<script>fetch('${c}/body-script');alert('body')</script>`);
     expect(body).toContain(`Text then <img src=x onerror="fetch('${c}/body-img')"> inline.`);
     expect(body).toContain(`<a href="javascript:fetch('${c}/body-a')">also me</a>`);
-    expect(body).toContain('␛[31mRED␛[0m ␛]52;c;cHduZWQ=␛\\ ⟨U+202E⟩evil');
+    expect(body).toContain('\\x1b[31mRED\\x1b[0m \\x1b]52;c;cHduZWQ=\\x1b\\ \\u202eevil');
     expect(body).toContain('<iframe');
     // Nothing active reached the document; the javascript: links are plain text, also when clicked.
     const active = await page.evaluate(() => ({
@@ -241,7 +244,7 @@ describe('hf-outbox dashboard in headless Chromium', () => {
     await showView(page, url, 'results');
     const row = await page.$$eval('section.experiment tbody tr td', (tds) => tds.map((td) => td.textContent));
     expect(row).toContain(`<img src=x onerror="fetch('${c}/model')">`);
-    expect(await page.$eval('section.experiment h3', (e) => e.textContent)).toContain(`<script>fetch('${c}/exp')</script>␛[31m`);
+    expect(await page.$eval('section.experiment h3', (e) => e.textContent)).toContain(`<script>fetch('${c}/exp')</script>\\x1b[31m`);
     expect(await page.$$eval('#skipped td', (tds) => tds.map((td) => td.textContent))).toEqual([
       'artifacts/results/x/<img src=x onerror=alert(8)>_agent-06.json',
       'missing required field "score" (a number)',
