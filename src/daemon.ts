@@ -13,6 +13,7 @@ import type { Logger } from './log.js';
 import { Announcer } from './pipeline/announce.js';
 import { compileRules, mapPath, type CompiledRules } from './pipeline/naming.js';
 import { createLayout } from './pipeline/layout.js';
+import { verifyDelivered, verifyDue } from './pipeline/verify.js';
 import { createBatchQueue, type BatchQueue } from './pipeline/queue.js';
 import { LARGE_FILE_BYTES, UploadStage, type UploadJob, type UploadedEvent } from './pipeline/upload.js';
 import { readUnit, scanOutbox } from './pipeline/scan.js';
@@ -42,6 +43,8 @@ export interface OutboxDeps {
 export interface OutboxOptions {
   /** A bucket file this agent has no record of, identical to the local one, is adopted instead of a conflict. */
   adopt?: boolean;
+  /** List the bucket at start and send again what it lacks: always (sync --verify), or when the state is older than the rescan interval (watch). */
+  verify?: 'always' | 'if-stale';
 }
 
 export type { UploadedEvent };
@@ -112,6 +115,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       ...deps,
       onRejected: (notePath, reason) => this.emit('problem', { localPath: notePath, bucketPath: undefined, state: 'rejected', reason }),
     });
+    this.#verify = options.verify;
     this.#uploader = new UploadStage({
       ...deps,
       outbox: () => this.#config.outbox,
@@ -223,6 +227,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   /** Creates the outbox layout, checks the bucket, and requeues uploads a crash cut off. */
+  readonly #verify: OutboxOptions['verify'];
+
   async prepare(): Promise<void> {
     await createLayout(this.config, this.#log);
     await this.#deps.bucket.check({ create: this.config.createBucket });
@@ -231,6 +237,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     for (const p of interrupted) this.#uploader.interrupted.add(p);
     if (interrupted.length > 0) {
       this.#log.info({ files: interrupted.length }, 'uploads interrupted by the last stop: checking the bucket, then redoing what did not land');
+    }
+    const { state, bucket } = this.#deps;
+    if (this.#verify === 'always' || (this.#verify === 'if-stale' && verifyDue(state, this.config.rescanIntervalMs))) {
+      await verifyDelivered({ state, bucket, logger: this.#log });
     }
   }
 

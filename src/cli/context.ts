@@ -56,7 +56,9 @@ export async function createOutbox(
   const state = StateStore.open(stateDir, stateIdentity(ctx.config));
   try {
     presence.current = new Presence(stateDir, command);
-    const outbox = new Outbox(ctx.config, { fs, bucket, state, clock: systemClock, logger: ctx.logger }, options);
+    // A long-running watch checks the bucket at start when its records have not been compared for a while.
+    const withVerify: OutboxOptions = command === 'watch' && options.verify === undefined ? { ...options, verify: 'if-stale' } : options;
+    const outbox = new Outbox(ctx.config, { fs, bucket, state, clock: systemClock, logger: ctx.logger }, withVerify);
     const discardNewState = () => {
       if (!fresh) return;
       presence.current?.close();

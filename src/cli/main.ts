@@ -37,21 +37,30 @@ async function main(argv: string[]): Promise<number> {
       'sync',
       'One pass: scan, let files settle (bounded), upload what is not in the bucket, exit (0 all landed, 1 otherwise).',
       (y) =>
-        y.option('adopt', {
-          type: 'boolean',
-          default: false,
-          describe: 'A bucket file this state has no record of, identical to the local one (Xet hash), is recorded as ours instead of a conflict (after a reinstall).',
-        }),
+        y
+          .option('adopt', {
+            type: 'boolean',
+            default: false,
+            describe: 'A bucket file this state has no record of, identical to the local one (Xet hash), is recorded as ours instead of a conflict (after a reinstall).',
+          })
+          .option('verify', {
+            type: 'boolean',
+            default: false,
+            describe: 'List the bucket first (one listing, no file read) and send again what the records say was delivered but the bucket lacks or holds different (a re-created bucket, a cleanup).',
+          }),
       run(async (args) =>
-        (await import('./sync.js')).runSync(await loadContext(settingsFromArgv(args)), { adopt: args['adopt'] === true }),
+        (await import('./sync.js')).runSync(await loadContext(settingsFromArgv(args)), { adopt: args['adopt'] === true, verify: args['verify'] === true }),
       ),
     )
     .command(
       'plan',
       'Dry run: print each outbox path, its bucket path and what sync would do with it. Writes nothing.',
-      (y) => y.option('json', { type: 'boolean', default: false, describe: 'One JSON object per line.' }),
+      (y) =>
+        y
+          .option('json', { type: 'boolean', default: false, describe: 'One JSON object per line.' })
+          .option('verify', { type: 'boolean', default: false, describe: 'List the bucket (one listing) and show as uploads what the records call delivered but the bucket lacks or holds different.' }),
       run(async (args) =>
-        (await import('./plan.js')).runPlan(await loadContext(settingsFromArgv(args)), { json: args['json'] === true }),
+        (await import('./plan.js')).runPlan(await loadContext(settingsFromArgv(args)), { json: args['json'] === true, verify: args['verify'] === true }),
       ),
     )
     .command(

@@ -11,6 +11,7 @@ import { checkResults, isResultsPath } from '../conventions/results.js';
 import { MAX_RESULTS_BYTES } from '../pipeline/upload.js';
 import { compileRules, ignoredReason, mapPath } from '../pipeline/naming.js';
 import { walk } from '../pipeline/scan.js';
+import { listBucket, verifyProblem } from '../pipeline/verify.js';
 import { STATE_FILE, StateStore } from '../state/store.js';
 import type { CommandContext } from './context.js';
 import { stateIdentity } from './context.js';
@@ -29,7 +30,7 @@ export interface PlanLine {
   replaces?: { publishedAt: string; sizeBytes: number };
 }
 
-export async function runPlan(ctx: CommandContext, options: { json: boolean; out?: NodeJS.WritableStream }): Promise<number> {
+export async function runPlan(ctx: CommandContext, options: { json: boolean; verify?: boolean; out?: NodeJS.WritableStream }): Promise<number> {
   const { config, logger } = ctx;
   const out = options.out ?? process.stdout;
   const fs = new NodeOutboxFs();
@@ -39,6 +40,8 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; out
   try {
     const lines: PlanLine[] = [];
     const uploads: PlanLine[] = [];
+    // --verify: one listing of the bucket; a version recorded as delivered that it lacks is an upload again.
+    const listing = options.verify ? await listBucket(await openBucket(config, { fs, clock: systemClock, logger })) : undefined;
     if ((await fs.stat(config.outbox))?.kind !== 'directory') {
       logger.warn({ outbox: config.outbox }, 'the outbox does not exist yet; nothing to plan');
     }
@@ -63,7 +66,17 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; out
         const artifact = m.unitKind === 'directory' ? { artifact: `${m.unitPath}/` } : {};
         const record = state?.get(local);
         const invalid = isResultsPath(local) ? await resultsProblem(fs, { root: config.outbox, relPath: local }, s, config.agentId) : undefined;
-        if (state?.isDelivered(tracked)) {
+        const gone = listing && record && state?.isDelivered(tracked) ? verifyProblem({ sizeBytes: s.sizeBytes, contentHash: record.contentHash }, listing.get(m.bucketPath)) : undefined;
+        if (gone !== undefined) {
+          lines.push({
+            action: 'upload',
+            local,
+            remote: m.bucketPath,
+            sizeBytes: s.sizeBytes,
+            ...artifact,
+            reason: gone === 'missing' ? 'recorded as delivered, but the bucket does not hold it (sync --verify sends it again)' : 'recorded as delivered, but the bucket holds a different file (sync --verify sends it again)',
+          });
+        } else if (state?.isDelivered(tracked)) {
           lines.push({ action: 'up-to-date', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, ...artifact, reason: 'this version is in the bucket' });
         } else if (invalid !== undefined) {
           lines.push({ action: 'rejected', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, ...artifact, reason: invalid });

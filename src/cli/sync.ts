@@ -9,7 +9,7 @@ import { showSyncProgress } from './progress.js';
  * SIGINT/SIGTERM stop the pass like `watch`: uploads in flight get the grace period, what is left
  * is logged and goes at the next run. A second signal exits at once (the terminal restored).
  */
-export async function runSync(ctx: CommandContext, options: { adopt?: boolean } = {}): Promise<number> {
+export async function runSync(ctx: CommandContext, options: { adopt?: boolean; verify?: boolean } = {}): Promise<number> {
   const { logger } = ctx;
   const level = logger.level;
   let bar: ReturnType<typeof showSyncProgress> | undefined;
@@ -31,7 +31,7 @@ export async function runSync(ctx: CommandContext, options: { adopt?: boolean } 
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
   try {
-    const { outbox, state, discardNewState } = await createOutbox(ctx, { adopt: options.adopt ?? false }, undefined, 'sync');
+    const { outbox, state, discardNewState } = await createOutbox(ctx, { adopt: options.adopt ?? false, ...(options.verify ? { verify: 'always' as const } : {}) }, undefined, 'sync');
     try {
       try {
         await outbox.prepare();

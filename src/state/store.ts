@@ -292,6 +292,41 @@ export class StateStore {
     return row?.local_path;
   }
 
+  /** Delivered files still in the outbox: what a verify compares with the bucket's listing. Streamed. */
+  *delivered(): IterableIterator<{ localPath: string; bucketPath: string; sizeBytes: number; contentHash: string | undefined }> {
+    const rows = this.#stmt(`SELECT local_path, bucket_path, uploaded_size, content_hash FROM files WHERE state = 'uploaded' AND local_present = 1 AND uploaded_size IS NOT NULL`)
+      .raw(true)
+      .iterate() as IterableIterator<[string, string, number, string | null]>;
+    for (const [localPath, bucketPath, sizeBytes, hash] of rows) yield { localPath, bucketPath, sizeBytes, contentHash: hash ?? undefined };
+  }
+
+  /**
+   * The bucket does not hold what this record says was delivered (a re-created bucket, a cleanup):
+   * the file is pending again, so the next scan sends it. It stays ours (uploaded_at is kept).
+   */
+  forgetDelivery(localPath: string, reason: string): void {
+    this.#stmt(
+      `UPDATE files SET state = 'pending', attempts = 0, last_error = @reason, updated_at = @now,
+         uploaded_size = NULL, uploaded_mtime_ms = NULL, uploaded_ino = NULL WHERE local_path = @localPath`,
+    ).run({ localPath, reason, now: this.#now() });
+  }
+
+  /** When the bucket was last listed and compared with the records (ms), if ever. */
+  get verifiedAt(): number | undefined {
+    const row = this.#stmt(`SELECT value FROM meta WHERE key = 'verifiedAt'`).get() as { value: string } | undefined;
+    return row ? Number(row.value) : undefined;
+  }
+
+  markVerified(at = this.#now()): void {
+    this.#stmt(`INSERT INTO meta (key, value) VALUES ('verifiedAt', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(String(at));
+  }
+
+  /** The newest change of any record (ms), to tell how old the state is. */
+  lastChangeAt(): number | undefined {
+    const row = this.#stmt('SELECT MAX(updated_at) AS t FROM files').get() as { t: number | null };
+    return row.t ?? undefined;
+  }
+
   /** Records a new version as pending. Keeps the uploaded fingerprint: the bucket still holds that one. */
   markPending(file: TrackedFile): void {
     const now = this.#now();
