@@ -4,6 +4,7 @@
  */
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { scrubSecrets } from './core/secrets.js';
 import { forTerminal } from './core/terminal-text.js';
 
 export type { Logger };
@@ -46,6 +47,8 @@ export function createLogger(options: LogOptions): Logger {
       level: options.level,
       base: options.agentId ? { agentId: options.agentId } : {},
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      // The last word on every line: a token echoed inside an error body or a cause never reaches the log.
+      hooks: { streamWrite: scrubSecrets },
     },
     destination,
   );

@@ -4,6 +4,7 @@
  * the file named by $HF_TOKEN_PATH, $HF_HOME/token (default ~/.cache/huggingface/token).
  * The token itself is never put in a message: only where it came from.
  */
+import { registerSecret } from '../core/secrets.js';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,6 +54,8 @@ export async function findToken(
       if (c.explicit) throw new OutboxError('HFO_AUTH', `the token file ${c.where} is empty`);
       continue;
     }
+    // From here on its value is scrubbed from every message, log line and stored reason.
+    registerSecret(token);
     const source = c.kind === 'env' ? c.where : c.where;
     if (!token.startsWith('hf_') || /\s/.test(token)) {
       throw new OutboxError(

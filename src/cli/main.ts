@@ -5,6 +5,7 @@
  * 78 configuration or credential error (EX_CONFIG: a service manager must not restart on it).
  * This is the only place that calls process.exit.
  */
+import { scrubSecrets } from '../core/secrets.js';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { OutboxError } from '../core/errors.js';
@@ -208,7 +209,7 @@ main(hideBin(process.argv)).then(
       process.stderr.write(`hf-outbox: ${error.message}\n`);
       process.exit(error.retry === 'fatal' ? EXIT.config : EXIT.failed);
     }
-    process.stderr.write(`hf-outbox: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(scrubSecrets(`hf-outbox: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`));
     process.exit(EXIT.failed);
   },
 );

@@ -7,6 +7,8 @@
  * - `fail`: permanent for this artifact (bad name, 4xx); park it as failed with the reason.
  * - `fatal`: the daemon cannot work at all (bad config, bad credentials); stop, exit 78.
  */
+import { scrubSecrets } from './secrets.js';
+
 export type RetryClass = 'retry' | 'fail' | 'fatal';
 
 export type ErrorCode =
@@ -38,7 +40,8 @@ export class OutboxError extends Error {
   readonly retryAfterMs: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: OutboxErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // A server may echo the Authorization header into the text an error quotes: scrubbed here, once.
+    super(scrubSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retry = options.retry ?? defaultRetryClass(code);
     this.retryAfterMs = options.retryAfterMs;

@@ -7,6 +7,8 @@
  * keeps exact values: JSON escapes controls itself.
  */
 
+import { scrubSecrets } from './secrets.js';
+
 /** Characters that never reach a terminal raw. Tab and line feed are decided per call. */
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;
@@ -34,11 +36,11 @@ export function unsafeCharacter(text: string): { escape: string; index: number }
 
 /**
  * Human output written one line per call: all of a line but its final line feed goes through
- * `forTerminal`, so a field holding a line feed cannot forge a line of its own.
+ * `scrubSecrets` and `forTerminal`, so a field holding a line feed cannot forge a line of its own.
  */
 export function lineWriter(out: { write(text: string): unknown }): (line: string) => void {
   return (line) => {
     const body = line.endsWith('\n') ? line.slice(0, -1) : line;
-    out.write(`${forTerminal(body)}${line.endsWith('\n') ? '\n' : ''}`);
+    out.write(`${forTerminal(scrubSecrets(body))}${line.endsWith('\n') ? '\n' : ''}`);
   };
 }

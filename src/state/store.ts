@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { OutboxError } from '../core/errors.js';
+import { scrubSecrets } from '../core/secrets.js';
 import { ARTIFACT_STATES, type ArtifactState, type Fingerprint } from '../core/types.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -394,13 +395,13 @@ export class StateStore {
            size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms, ino = excluded.ino,
            state = excluded.state, last_error = excluded.last_error, local_present = 1, updated_at = @now`,
       )
-      .run({ ...file, state, reason, now });
+      .run({ ...file, state, reason: scrubSecrets(reason), now });
   }
 
   /** Puts a file back to pending after a transient failure, keeping the reason for `status`. */
   markRetry(localPath: string, reason: string): void {
     this.#stmt(`UPDATE files SET state = 'pending', last_error = ?, updated_at = ? WHERE local_path = ?`)
-      .run(reason, this.#now(), localPath);
+      .run(scrubSecrets(reason), this.#now(), localPath);
   }
 
   /** The local copy is gone; what is in the bucket stays (deletes never propagate). */
@@ -505,11 +506,11 @@ export class StateStore {
            version = excluded.version, target = excluded.target, state = 'waiting', reason = excluded.reason,
            message_path = NULL, message_text = NULL, updated_at = @now`,
       )
-      .run({ source, version, target, reason, now });
+      .run({ source, version, target, reason: scrubSecrets(reason), now });
   }
 
   announcementState(source: string, state: Exclude<AnnouncementState, 'posting' | 'posted'>, reason: string): void {
-    this.#stmt('UPDATE announcements SET state = ?, reason = ?, updated_at = ? WHERE source = ?').run(state, reason, this.#now(), source);
+    this.#stmt('UPDATE announcements SET state = ?, reason = ?, updated_at = ? WHERE source = ?').run(state, scrubSecrets(reason), this.#now(), source);
   }
 
   /** Recorded before the message is written, with its exact bytes: a crash is followed by the same post, never a second one. */

@@ -22,7 +22,8 @@ function faultResponse(ex: Exchange, rule: FaultRule): void {
   if (rule.kind === 'rate-limit') {
     const seconds = rule.retryAfterSeconds ?? 1;
     const kind = ex.segments[0] === 'buckets' ? 'resolvers' : 'api';
-    ex.error(new HttpError(429, 'Too Many Requests (injected fault)', undefined, {
+    const echo = rule.echoAuthorization ? ` (request had Authorization: ${ex.header('authorization') ?? 'none'})` : '';
+    ex.error(new HttpError(429, `Too Many Requests (injected fault)${echo}`, undefined, {
       'Retry-After': String(seconds),
       RateLimit: `"${kind}";r=0;t=${seconds}`,
       'RateLimit-Policy': `"fixed window";"${kind}";q=1000;w=300`,
@@ -30,7 +31,9 @@ function faultResponse(ex: Exchange, rule: FaultRule): void {
     return;
   }
   const status = rule.status ?? 500;
-  ex.error(new HttpError(status, `Injected fault: HTTP ${status}`));
+  // A misconfigured proxy or server that quotes the request back, credentials included.
+  const echo = rule.echoAuthorization ? ` (request had Authorization: ${ex.header('authorization') ?? 'none'})` : '';
+  ex.error(new HttpError(status, `Injected fault: HTTP ${status}${echo}`));
 }
 
 export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<HubEmulator> {

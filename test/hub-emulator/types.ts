@@ -58,6 +58,8 @@ export interface FaultRule {
   probability?: number;
   /** Apply at most N times, then expire. Default unlimited. */
   times?: number;
+  /** For 'status' and 'rate-limit': the error body quotes the request's Authorization header (an echoing proxy). */
+  echoAuthorization?: boolean;
 }
 
 export interface RequestLogEntry {
