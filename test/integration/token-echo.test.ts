@@ -2,7 +2,7 @@
  * A server or proxy that echoes the request's Authorization header in its error bodies: on every
  * status-code path the token must stay out of stdout, stderr, the log, state.sqlite and `status`.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FaultRule } from '../hub-emulator/index.js';
@@ -83,12 +83,13 @@ describe('a server echoing the Authorization header', () => {
     expect(all).not.toContain(TOKEN);
     expect(all).not.toContain(TOKEN.slice(3, 20));
     let stateFiles = 0;
-    for (const f of readdirSync(state)) {
+    for (const f of existsSync(state) ? readdirSync(state) : []) {
       const p = path.join(state, f);
       if (!statSync(p).isFile()) continue;
       stateFiles++;
       expect(readFileSync(p).includes(TOKEN), f).toBe(false);
     }
-    expect(stateFiles).toBeGreaterThan(0);
+    // A fatal start writes no state; every other path stored its records (and reasons).
+    if (s.expect.code !== 78) expect(stateFiles).toBeGreaterThan(0);
   }, 120_000);
 });
