@@ -3,10 +3,9 @@
  * Every side effect arrives through `OutboxDeps`, so tests can run the whole flow on fakes.
  */
 import { EventEmitter } from 'node:events';
-import path from 'node:path';
 import PQueue from 'p-queue';
 import type { Config } from './config/parse.js';
-import { OutboxError, toOutboxError } from './core/errors.js';
+import { OutboxError } from './core/errors.js';
 import type { BucketClient, Clock, OutboxFs, UploadProgress } from './core/ports.js';
 import type { SettledUnit } from './core/types.js';
 import type { Logger } from './log.js';
@@ -21,10 +20,12 @@ import { BACKLOG_BATCHES_AHEAD, categoryPriority, createBacklog, type Backlog } 
 import { createSettler, type Settler } from './pipeline/settle.js';
 import type { FsTypeInfo } from './pipeline/fs-type.js';
 import { pollOutbox } from './pipeline/poll.js';
-import { uploadOrder } from './pipeline/completeness.js';
 import { watchOutbox } from './pipeline/watch.js';
 import { createWatchIntake, type WatchIntake } from './pipeline/watch-events.js';
-import type { StateStore, TrackedFile } from './state/store.js';
+import { createRetries, type Retries } from './pipeline/retry.js';
+import { createProblems, type ProblemEvent, type Problems } from './pipeline/problems.js';
+import { admitSettled } from './pipeline/admit.js';
+import type { StateStore } from './state/store.js';
 
 export interface OutboxDeps {
   fs: OutboxFs;
@@ -47,14 +48,7 @@ export interface OutboxOptions {
   verify?: 'always' | 'if-stale';
 }
 
-export type { UploadedEvent };
-
-export interface ProblemEvent {
-  localPath: string;
-  bucketPath: string | undefined;
-  state: 'failed' | 'rejected' | 'conflict';
-  reason: string;
-}
+export type { ProblemEvent, UploadedEvent };
 
 /** The daemon's observable lifecycle, for logs and tests. */
 export interface OutboxEvents {
@@ -72,10 +66,6 @@ const MAX_BATCH_FILES = 100;
 /** Files settling within this long of each other share an upload call (at most the max after the first). */
 const BATCH_LINGER_MS = 100;
 const BATCH_MAX_LINGER_MS = 1_000;
-/** A transient failure (network, 5xx) that outlived the request retries waits this long before the next try. */
-const REQUEUE_DELAY_MS = 30_000;
-/** Failed files (permanent errors) are tried again this often, and at once on SIGHUP. */
-const FAILED_RETRY_MS = 15 * 60_000;
 /** Settle checks (stats of a unit) in flight at once. */
 const SNAPSHOT_CONCURRENCY = 64;
 
@@ -86,11 +76,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #settler: Settler;
   readonly #queue: BatchQueue<UploadJob>;
   readonly #abort = new AbortController();
-  readonly #retryTimers = new Set<() => void>();
+  readonly #retries: Retries;
   readonly #intake: WatchIntake;
   readonly #uploader: UploadStage;
-  /** Files reported as rejected, by path + fingerprint, so a rescan does not log them again. */
-  readonly #reported = new Set<string>();
+  readonly #problems: Problems;
   /** Units a scan found, released to the settle stage as it and the queue make room. */
   readonly #backlog: Backlog;
   /** Settle checks (stats of a unit) run through here, at most SNAPSHOT_CONCURRENCY at once, in order. */
@@ -105,6 +94,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#rules = compileRules({ agentId: config.agentId, unitCategories: config.unitCategories, ignore: config.ignore });
     // Getters, not copies: a reload (SIGHUP) changes what the stages read next.
     const self = this;
+    this.#problems = createProblems({
+      ...deps,
+      outbox: () => this.#config.outbox,
+      unitProblem: (unitPath) => this.#announcer.unitProblem(unitPath),
+      report: (event) => this.emit('problem', event),
+    });
     this.#announcer = new Announcer({
       get config() {
         return self.#config;
@@ -124,8 +119,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       signal: this.#abort.signal,
       onUploaded: (e) => this.emit('uploaded', e),
       onAdopted: (e) => this.emit('adopted', e),
-      onProblem: (file, kind, reason) => this.#problem(file, kind, reason),
-      onFileError: (job, error) => this.#onFileError(job, error),
+      onProblem: (file, kind, reason) => this.#problems.file(file, kind, reason),
+      onFileError: (job, error) => this.#retries.fileError(job, error),
       onDelivered: (unitPath) => this.#announcer.unitDelivered(unitPath),
       onProgress: (p) => this.emit('progress', p),
     });
@@ -176,7 +171,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         this.#backlog.feed();
         return this.#uploader.run(batch);
       },
-      onError: (error, batch) => this.#onBatchError(error, batch),
+      onError: (error, batch) => this.#retries.batchError(error, batch),
+    });
+    this.#retries = createRetries({
+      ...deps,
+      resettle: (unitPath, changed) => this.#settler.touch(unitPath, { changed }),
+      failed: (file, reason) => this.#problems.file(file, 'failed', reason),
+      aborted: () => this.#abort.signal.aborted,
     });
     this.#intake = createWatchIntake({
       ...deps,
@@ -191,7 +192,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
         this.#backlog.drop(unitPath);
         this.#settler.touch(unitPath, { changed: true });
       },
-      rejected: (relPath, reason) => this.#reject(relPath, reason),
+      rejected: (relPath, reason) => this.#problems.path(relPath, reason),
       scan: () => this.scan(),
     });
   }
@@ -251,8 +252,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       { fs, state, logger, outbox: this.config.outbox, rules: this.rules },
       {
         unit: (unitPath) => this.#backlog.add(unitPath),
-        rejected: (relPath, reason) => this.#reject(relPath, reason),
-        skipped: (relPath, bucketPath, kind) => this.#reportSkipped(relPath, bucketPath, kind),
+        rejected: (relPath, reason) => this.#problems.path(relPath, reason),
+        skipped: (relPath, bucketPath, kind) => this.#problems.skipped(relPath, bucketPath, kind),
       },
     );
     this.#backlog.feed();
@@ -296,13 +297,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    * (after a check of the bucket) at the next start. Resolves with what was cut off.
    */
   async stop(options: { graceMs?: number } = {}): Promise<{ interrupted: number }> {
-    for (const cancel of this.#named.values()) cancel();
-    this.#named.clear();
     await this.#intake.close();
     this.#settler.close();
     this.#backlog.clear();
-    for (const cancel of this.#retryTimers) cancel();
-    this.#retryTimers.clear();
+    this.#retries.stop();
     this.#queue.clear();
     const finished = this.#queue.onIdle().then(() => this.#announcer.whenIdle());
     let cancelDeadline: (() => void) | undefined;
@@ -329,32 +327,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    */
   startHousekeeping(): void {
     this.#intake.startRescans();
-    const retry = () => {
-      this.retryFailed(FAILED_RETRY_MS);
-      this.#schedule('failed-retry', FAILED_RETRY_MS, retry);
-    };
-    this.#schedule('failed-retry', FAILED_RETRY_MS, retry);
+    this.#retries.startFailedRetries();
   }
 
   /** Sends failed files again (all of them with 0, as on SIGHUP; else those that failed at least `olderThanMs` ago). */
   retryFailed(olderThanMs = 0): number {
-    const due = this.#deps.state.failedBefore(this.#deps.clock.now() - olderThanMs);
-    for (const record of due) this.#settler.touch(record.unitPath, { changed: false });
-    if (due.length > 0) this.#log.info({ files: due.length }, 'retrying failed uploads');
-    return due.length;
-  }
-
-  readonly #named = new Map<string, () => void>();
-
-  /** One timer per name; `repeat` re-arms it with the same delay. */
-  #schedule(name: string, delayMs: number, fn: () => void, repeat = false): void {
-    this.#named.get(name)?.();
-    const cancel = this.#deps.clock.setTimer(() => {
-      this.#named.delete(name);
-      fn();
-      if (repeat) this.#schedule(name, delayMs, fn, true);
-    }, delayMs);
-    this.#named.set(name, cancel);
+    return this.#retries.retryFailed(olderThanMs);
   }
 
   #onSettled(unit: SettledUnit): void {
@@ -364,83 +342,15 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       return;
     }
     this.emit('settled', unit);
-    // A unit folder's files go up as one group, the file that marks it complete last (./pipeline/completeness.ts).
-    const jobs: UploadJob[] = [];
-    for (const file of unit.unitKind === 'directory' ? uploadOrder(unit.files) : unit.files) {
-      const tracked: TrackedFile = { ...file, unitPath: unit.unitPath };
-      if (this.#deps.state.isDelivered(tracked)) {
-        this.#log.debug({ local: file.localPath, remote: file.bucketPath }, 'up to date');
-        continue;
-      }
-      const holder = this.#deps.state.otherHolder(file.bucketPath, file.localPath);
-      if (holder !== undefined) {
-        this.#problem(
-          tracked,
-          'rejected',
-          `${file.localPath} and ${holder} both map to ${file.bucketPath}; rename one of them (the first one keeps the name)`,
-        );
-        continue;
-      }
-      this.#deps.state.markPending(tracked);
-      jobs.push({ file: tracked, enqueuedAt: this.#deps.clock.now(), ...(unit.unitKind === 'directory' ? { unitBucketPath: unit.unitBucketPath } : {}) });
-      this.emit('queued', { localPath: file.localPath, bucketPath: file.bucketPath, sizeBytes: file.sizeBytes });
-    }
-    this.#queue.addMany(jobs);
-  }
-
-  #onFileError(job: UploadJob, error: OutboxError): void {
-    const { state } = this.#deps;
-    if (error.code === 'HFO_FILE_CHANGED') {
-      // Not an error of the artifact: it is being rewritten. Settle again, then send the final bytes.
-      state.markRetry(job.file.localPath, error.message);
-      this.#log.info({ local: job.file.localPath }, 'changed while uploading; will send it again once it settles');
-      this.#settler.touch(job.file.unitPath, { changed: true });
-      return;
-    }
-    if (error.retry === 'retry') {
-      state.markRetry(job.file.localPath, error.message);
-      const delay = error.retryAfterMs ?? REQUEUE_DELAY_MS;
-      this.#log.warn({ local: job.file.localPath, err: error.message, retryInMs: delay }, 'upload failed; will retry');
-      const cancel = this.#deps.clock.setTimer(() => {
-        this.#retryTimers.delete(cancel);
-        this.#settler.touch(job.file.unitPath, { changed: false });
-      }, delay);
-      this.#retryTimers.add(cancel);
-      return;
-    }
-    this.#problem(job.file, 'failed', error.message);
-  }
-
-  #onBatchError(error: unknown, batch: UploadJob[]): void {
-    const e = toOutboxError(error, 'HFO_UPLOAD_FAILED');
-    if (this.#abort.signal.aborted) return;
-    for (const job of batch) this.#onFileError(job, e);
-  }
-
-  #problem(file: TrackedFile, kind: ProblemEvent['state'], reason: string): void {
-    this.#deps.state.markProblem(file, kind, reason);
-    if (file.unitPath !== '') this.#announcer.unitProblem(file.unitPath);
-    this.#log.error({ local: file.localPath, remote: file.bucketPath, state: kind }, reason);
-    this.emit('problem', { localPath: file.localPath, bucketPath: file.bucketPath, state: kind, reason });
-  }
-
-  async #reject(relPath: string, reason: string): Promise<void> {
-    const s = await this.#deps.fs.stat(path.join(this.config.outbox, ...relPath.split('/')));
-    if (s === undefined) return;
-    const key = `${relPath}\0${s.sizeBytes}\0${s.mtimeMs}`;
-    if (this.#reported.has(key)) return;
-    this.#reported.add(key);
-    const file: TrackedFile = { localPath: relPath, unitPath: relPath, bucketPath: '', sizeBytes: s.sizeBytes, mtimeMs: s.mtimeMs, ino: s.ino };
-    this.#deps.state.markProblem(file, 'rejected', reason);
-    this.#log.error({ local: relPath, state: 'rejected' }, reason);
-    this.emit('problem', { localPath: relPath, bucketPath: undefined, state: 'rejected', reason });
-  }
-
-  #reportSkipped(relPath: string, bucketPath: string, kind: string): void {
-    const key = `${relPath}\0${kind}`;
-    if (this.#reported.has(key)) return;
-    this.#reported.add(key);
-    const why = kind === 'symlink' ? 'a symlink (links are never followed)' : `not a regular file (${kind})`;
-    this.#log.warn({ local: relPath, remote: bucketPath }, `skipped: ${why}`);
+    admitSettled(unit, {
+      ...this.#deps,
+      queue: (files) => {
+        // A unit folder's files go up as one group (admitSettled orders them, completion file last).
+        const group = unit.unitKind === 'directory' ? { unitBucketPath: unit.unitBucketPath } : {};
+        for (const file of files) this.emit('queued', { localPath: file.localPath, bucketPath: file.bucketPath, sizeBytes: file.sizeBytes });
+        this.#queue.addMany(files.map((file) => ({ file, enqueuedAt: this.#deps.clock.now(), ...group })));
+      },
+      rejected: (file, reason) => this.#problems.file(file, 'rejected', reason),
+    });
   }
 }
