@@ -435,18 +435,30 @@ async function agentView() {
     el('li', { text: r.lastSuccess ? `last upload ${formatTime(r.lastSuccess.at)} (${ago(r.lastSuccess.at)}): ${r.lastSuccess.remote}` : 'no upload yet' }),
     ...extraFacts(r),
   );
+  const waiting = (st.uploadingFiles ?? []).filter((/** @type {any} */ f) => !r.uploading.some((/** @type {any} */ u) => u.remote === f.remote));
   const uploading =
-    r.uploading.length === 0
+    r.uploading.length === 0 && waiting.length === 0
       ? el('p', { class: 'muted', text: 'Nothing in flight.' })
       : table(
-          ['file', 'progress', 'done', 'rate'],
-          r.uploading.map((/** @type {any} */ u) => [
-            el('code', { text: u.remote }),
-            el('progress', { max: 100, value: u.percent, title: `${u.percent}%` }),
-            `${formatBytes(u.bytesDone)} of ${formatBytes(u.bytesTotal)} (${u.percent}%)`,
-            `${formatBytes(u.bytesPerSecond)}/s`,
-          ]),
+          ['file', 'progress', 'acknowledged by the Hub', 'rate'],
+          [
+            ...r.uploading.map((/** @type {any} */ u) => [
+              el('code', { text: u.remote }),
+              el('progress', { max: 100, value: u.percent, title: `${u.percent}%` }),
+              `${formatBytes(u.bytesDone)} of ${formatBytes(u.bytesTotal)} (${u.percent}%)`,
+              `${formatBytes(u.bytesPerSecond)}/s`,
+            ]),
+            ...waiting.map((/** @type {any} */ f) => [el('code', { text: f.remote }), el('progress', { max: 100, value: 0 }), 'sending; nothing acknowledged yet', '']),
+          ],
           'uploading',
+        );
+  const interrupted =
+    (r.interrupted ?? []).length === 0
+      ? null
+      : table(
+          ['file', 'sent when it stopped'],
+          r.interrupted.map((/** @type {any} */ u) => [el('code', { text: u.remote }), `${formatBytes(u.bytesDone)} of ${formatBytes(u.bytesTotal)} (${u.percent}%)`]),
+          'interrupted',
         );
   const problems =
     st.problemCount === 0
@@ -465,6 +477,8 @@ async function agentView() {
     facts,
     el('h3', { text: 'In flight' }),
     uploading,
+    interrupted ? el('h3', { text: 'Cut off (resumed at the next start)' }) : null,
+    interrupted,
     el('h3', { text: `Problems${st.problemCount > st.problems.length ? ` (first ${st.problems.length} of ${st.problemCount})` : ''}` }),
     problems,
     notes.length === 0 ? null : el('h3', { text: 'Notes not posted' }),
@@ -472,13 +486,31 @@ async function agentView() {
   );
 }
 
-/** Facts `status` gained after the dashboard was written (daemon, breaker), shown when present. @param {any} r */
+/** Whether a daemon runs on this state, and the Hub breaker as that process sees it. @param {any} r */
 function extraFacts(r) {
   const out = [];
-  for (const key of ['daemon', 'breaker', 'hub']) {
-    const v = r[key];
-    if (v === undefined || v === null) continue;
-    out.push(el('li', { class: key, text: `${key}: ${typeof v === 'object' ? Object.entries(v).map(([k, x]) => `${k} ${typeof x === 'object' ? JSON.stringify(x) : x}`).join(' · ') : v}` }));
+  const d = r.daemon;
+  if (d) {
+    out.push(
+      el('li', {
+        id: 'daemon',
+        class: d.running ? '' : 'warn',
+        text: d.running ? `hf-outbox ${d.command ?? ''} running (pid ${d.pid ?? '?'}${d.startedAt ? `, since ${formatTime(d.startedAt)}` : ''})` : 'no hf-outbox process is running on this state',
+      }),
+    );
+  }
+  const h = r.hub;
+  if (h) {
+    out.push(
+      el('li', {
+        id: 'breaker',
+        class: h.unreachableSince ? 'bad' : '',
+        text: h.unreachableSince
+          ? `Hub unreachable since ${formatTime(h.unreachableSince)} (${ago(h.unreachableSince)}): requests paused${h.nextProbeAt ? `, next probe ${formatTime(h.nextProbeAt)}` : ''}`
+          : d?.running ? 'Hub reachable (breaker closed)' : 'Hub state unknown (no process running)',
+      }),
+    );
+    for (const e of (h.lastNetworkErrors ?? []).slice(0, 5)) out.push(el('li', { class: 'muted', text: `network error ${formatTime(e.at)}: ${e.error}` }));
   }
   return out;
 }

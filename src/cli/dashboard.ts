@@ -5,17 +5,14 @@
  * opened read-only. Runs until SIGINT/SIGTERM.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { isErrnoException } from '../core/errors.js';
 import { startDashboard, type AgentStatus } from '../dashboard/server.js';
-import { STATE_FILE, StateStore } from '../state/store.js';
+import { StateStore } from '../state/store.js';
 import type { CommandContext } from './context.js';
-import { stateIdentity } from './context.js';
-import { buildStatus } from './status.js';
+import { buildStatus, locateState } from './status.js';
 
 export interface DashboardOptions {
   port: number;
@@ -51,19 +48,28 @@ export async function runDashboard(ctx: CommandContext, options: DashboardOption
   }
 
   const bucket = await openBucket(ctx.config, { fs: new NodeOutboxFs(), clock: systemClock, logger: ctx.logger });
-  const stateFile = path.join(ctx.config.stateDir, STATE_FILE);
-  let state: StateStore | undefined;
+  // The state `status` reads (the configured one, else one found from the outbox alone), looked for
+  // again at most every 10 s while there is none, opened read-only once found.
+  let state: { store: StateStore; dir: string; agentId: string; bucket: string } | undefined;
+  let lookedAt = 0;
   const agentStatus = (): AgentStatus => {
-    if (state === undefined && existsSync(stateFile)) state = StateStore.open(ctx.config.stateDir, stateIdentity(ctx.config), { readonly: true });
-    if (state === undefined) return { found: false, stateDir: ctx.config.stateDir, report: null, problems: [], problemCount: 0 };
-    const { items, ...report } = buildStatus(ctx, state);
+    if (state === undefined && Date.now() - lookedAt >= 10_000) {
+      lookedAt = Date.now();
+      const where = locateState(ctx.config);
+      if (where.exists) {
+        state = { store: StateStore.open(where.stateDir, where.identity, { readonly: true }), dir: where.stateDir, agentId: where.identity.agentId, bucket: where.identity.bucket };
+      }
+    }
+    if (state === undefined) return { found: false, stateDir: ctx.config.stateDir, report: null, problems: [], problemCount: 0, uploadingFiles: [] };
+    const { items, ...report } = buildStatus(ctx, state.store, Date.now(), state.dir);
     const problems = items.filter((i) => i.state === 'failed' || i.state === 'rejected' || i.state === 'conflict');
     return {
       found: true,
-      stateDir: ctx.config.stateDir,
-      report: report as unknown as Record<string, unknown>,
+      stateDir: state.dir,
+      report: { ...report, stateDir: state.dir, agentId: state.agentId, bucket: state.bucket } as unknown as Record<string, unknown>,
       problems: problems.slice(0, MAX_PROBLEMS).map((p) => ({ local: p.local, remote: p.remote, state: p.state, error: p.error ?? null })),
       problemCount: problems.length,
+      uploadingFiles: items.filter((i) => i.state === 'uploading').slice(0, MAX_PROBLEMS).map((i) => ({ local: i.local, remote: i.remote })),
     };
   };
 
@@ -71,7 +77,7 @@ export async function runDashboard(ctx: CommandContext, options: DashboardOption
   try {
     dashboard = await startDashboard({ config: ctx.config, bucket, logger: ctx.logger, agentStatus, refreshMs: options.refreshMs }, { host: options.host, port: options.port });
   } catch (error) {
-    state?.close();
+    state?.store.close();
     if (isErrnoException(error) && error.code === 'EADDRINUSE') {
       err.write(`hf-outbox dashboard: port ${options.port} on ${options.host} is in use; pass --port with another port, or --port 0 for any free one\n`);
       return 1;
@@ -90,7 +96,7 @@ export async function runDashboard(ctx: CommandContext, options: DashboardOption
     options.signal.addEventListener('abort', () => resolve(), { once: true });
   });
   await dashboard.close();
-  state?.close();
+  state?.store.close();
   return 0;
 }
 

@@ -135,9 +135,8 @@ function replacements(records: readonly FileRecord[]): StatusReport['replaced'] 
   return [...waiting, ...done];
 }
 
-export async function runStatus(ctx: CommandContext, options: { json: boolean; out?: NodeJS.WritableStream }): Promise<number> {
-  const out = options.out ?? process.stdout;
-  const { config } = ctx;
+/** The state `status` reads: the configured state dir, else one found from the outbox alone; `others` lists what was looked at. */
+export function locateState(config: CommandContext['config']): { stateDir: string; identity: ReturnType<typeof stateIdentity>; exists: boolean; others: FoundState[] } {
   let stateDir = config.stateDir;
   let identity = stateIdentity(config);
   let exists = existsSync(path.join(stateDir, STATE_FILE));
@@ -152,6 +151,13 @@ export async function runStatus(ctx: CommandContext, options: { json: boolean; o
       exists = true;
     }
   }
+  return { stateDir, identity, exists, others };
+}
+
+export async function runStatus(ctx: CommandContext, options: { json: boolean; out?: NodeJS.WritableStream }): Promise<number> {
+  const out = options.out ?? process.stdout;
+  const { config } = ctx;
+  const { stateDir, identity, exists, others } = locateState(config);
   const state = exists ? StateStore.open(stateDir, identity, { readonly: true }) : undefined;
   try {
     const report = { ...buildStatus(ctx, state, Date.now(), stateDir), stateDir, agentId: identity.agentId, bucket: identity.bucket };

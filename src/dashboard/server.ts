@@ -50,6 +50,8 @@ export interface AgentStatus {
   /** Files failed, rejected or in conflict, with the reason (at most 200). */
   problems: Array<{ local: string; remote: string; state: string; error: string | null }>;
   problemCount: number;
+  /** Files in the `uploading` state (at most 200), also those with no bytes acknowledged yet. */
+  uploadingFiles: Array<{ local: string; remote: string }>;
 }
 
 export interface DashboardDeps {

@@ -3,6 +3,7 @@
  * against the built CLI and a local-folder bucket that other "agents" write into directly.
  * Screenshots of each view (1280×800) are saved in test-artifacts/dashboard/.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { heapUsed, launchChromium, openPage, screenshot, showView } from '../helpers/browser.js';
 import { cleanEnv, Daemon, runCli, waitFor } from '../helpers/cli.js';
+import { hubWorkspace } from '../helpers/hub.js';
 import { tmpDir, writeTree } from '../helpers/tmp.js';
 
 // Code passed to page.evaluate runs in the browser; these names are the page's (no DOM lib in this project's types).
@@ -253,6 +255,31 @@ describe('hf-outbox dashboard in headless Chromium', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(hits).toEqual([]);
     expect(dialogs).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+
+  it("follows this agent live: the running sync and its pid, an upload held in flight, then counted as uploaded once it lands", async () => {
+    const t = await hubWorkspace();
+    await writeTree(t.outbox, { 'data/big.bin': randomBytes(2 * 1024 * 1024) });
+    const { url } = await startDashboard(t.args());
+    const { page, problems } = await openPage(browser);
+    await showView(page, url, 'agent');
+    const xorbs = t.emu.hold('xorb');
+    const sync = new Daemon(['sync', ...t.args()]);
+    await xorbs.arrived();
+    const tile = (state: string) =>
+      page.evaluate((s: string) => [...document.querySelectorAll('#counts .tile')].find((e: any) => e.querySelector('span')?.textContent === s)?.querySelector('strong')?.textContent, state);
+    await page.waitForFunction(() => /running \(pid \d+/.test(document.querySelector('#daemon')?.textContent ?? ''), { timeout: 30_000 });
+    expect(await page.$eval('#daemon', (e) => e.textContent)).toContain(`hf-outbox sync running (pid ${sync.child.pid}`);
+    expect(await tile('uploading')).toBe('1');
+    expect(await page.$eval('#uploading tbody', (e) => e.textContent)).toContain('artifacts/data/big_agent-01.bin');
+    await screenshot(page, 'agent-live');
+    xorbs.release();
+    expect(await sync.exited).toBe(0);
+    await page.waitForFunction(() => /no hf-outbox process is running/.test(document.querySelector('#daemon')?.textContent ?? ''), { timeout: 30_000 });
+    expect(await tile('uploaded')).toBe('1');
+    expect(await tile('uploading')).toBe('0');
+    expect(await page.$('#uploading')).toBeNull();
     expect(problems).toEqual([]);
   });
 
