@@ -4,8 +4,9 @@
  * and the README table are all derived from this table.
  */
 import * as v from 'valibot';
+import { AGENT_ID_EXPECTED, AGENT_ID_PATTERN } from '../conventions/agent-id.js';
 
-export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export { AGENT_ID_PATTERN };
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const WATCH_MODES = ['auto', 'events', 'poll'] as const;
 
@@ -64,7 +65,7 @@ export const OPTIONS = {
     schema: v.optional(
       v.pipe(
         v.string('expected text'),
-        v.regex(AGENT_ID_PATTERN, 'expected 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+        v.regex(AGENT_ID_PATTERN, AGENT_ID_EXPECTED),
       ),
     ),
   },

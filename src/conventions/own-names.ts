@@ -12,11 +12,14 @@ import { OutboxError } from '../core/errors.js';
 import type { BucketClient, RemoteEntry, UploadProgress, UploadResult, UploadSource } from '../core/ports.js';
 import type { Readable } from 'node:stream';
 import { BUCKET_ARTIFACTS_ROOT, agentSuffix, splitExtension } from '../pipeline/naming.js';
+import { agentIdProblem } from './agent-id.js';
 import { MESSAGE_BOARD_ROOT } from './message.js';
 
 /** Why hf-outbox may not write `bucketPath` as `agentId`, or undefined when it may. */
 export function ownPathProblem(bucketPath: string, agentId: string): string | undefined {
   if (agentId === '') return 'no agent id';
+  const badId = agentIdProblem(agentId);
+  if (badId !== undefined) return badId;
   const segments = bucketPath.split('/');
   const bad = segments.find((s) => s === '' || s === '.' || s === '..' || /[\\\u0000-\u001f\u007f]/u.test(s));
   if (bad !== undefined) return 'it is not a clean relative path (empty, "." or ".." segment, backslash or control character)';

@@ -131,6 +131,15 @@ describe('hf-outbox sync on a local-folder bucket', () => {
     expect(env.stderr).toMatch(/concurrency: got 0 \(from HF_OUTBOX_CONCURRENCY\), expected at least 1/);
   });
 
+  it('refuses an agent id holding "_" (exit 78), saying it could take another agent\'s names', async () => {
+    const t = setup();
+    await writeTree(t.outbox, { 'scripts/train.py': 'x' });
+    const r = await runCli(['sync', ...t.args, '--agent-id', 'a_b']);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/agent-id: got "a_b".*no "_".*another agent's names/);
+    expect(treeHashes(t.bucket)).toEqual({});
+  });
+
   it('reads settings from a YAML file, with flags and environment taking precedence', async () => {
     const t = setup();
     const configFile = path.join(t.root, 'hf-outbox.yaml');
