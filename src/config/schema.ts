@@ -161,7 +161,7 @@ export const OPTIONS = {
   },
   autoAnnounce: {
     kind: 'list',
-    description: 'Categories whose new artifacts get a generated message-board post when they have no note (e.g. checkpoints).',
+    description: 'Categories whose new artifacts get a generated message-board post when they have no note (e.g. checkpoints: one post per checkpoint of a run folder).',
     defaultText: 'none',
     example: 'checkpoints',
     schema: v.optional(stringList, []),

@@ -2,13 +2,15 @@
  * One post per checkpoint of a training run: the real CLI against the Hub emulator, a simulated
  * Trainer writing checkpoints (with rotation) into a run folder of the outbox.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { parse as parseYaml } from 'yaml';
 import { Daemon, runCli, waitFor } from '../helpers/cli.js';
 import { hubWorkspace } from '../helpers/hub.js';
-import { sha256 } from '../helpers/tmp.js';
+import { sha256, tmpDir } from '../helpers/tmp.js';
 import { TrainerWriter, type WrittenCheckpoint } from '../helpers/trainer-writer.js';
 
 const BUCKET = 'team/shared';
@@ -128,5 +130,47 @@ describe('a training run publishes each checkpoint with its own post', () => {
     expect(update.meta.supersedes).toBe(firstPost?.path);
     expect(Math.abs(Date.parse(replacedAt) - Date.parse(publishedAt ?? ''))).toBeLessThan(2_000);
     expect(update.text).toContain(`**This replaces the checkpoint-100 published at ${replacedAt}** (announced in \`${firstPost?.path}\`)`);
+  });
+
+  it('across crashes: a post prepared but not recorded is written once at the same path, and a checkpoint rotated away before its post still gets it', async () => {
+    const root = tmpDir();
+    const outbox = path.join(root, 'outbox');
+    const bucket = path.join(root, 'bucket');
+    const state = path.join(root, 'state');
+    const args = ['--outbox', outbox, '--bucket', bucket, '--state-dir', state, '--agent-id', 'agent-01', '--settle-ms', '0', '--auto-announce', 'checkpoints'];
+    const writer = new TrainerWriter({ runDir: path.join(outbox, 'checkpoints/run1') });
+    await writer.save(100);
+    await writer.save(200);
+    expect((await runCli(['sync', ...args])).code).toBe(0);
+    const board = path.join(bucket, 'message_board');
+    const first = readdirSync(board).sort();
+    expect(first).toHaveLength(2);
+    const texts = first.map((n) => readFileSync(path.join(board, n), 'utf8'));
+
+    // kill -9 between the write of checkpoint-100's post and its record: 'posting', same path and bytes.
+    const db = new Database(path.join(state, 'state.sqlite'));
+    db.prepare(`UPDATE announcements SET state = 'posting', posted_at = NULL WHERE source = 'checkpoint:checkpoints/run1/checkpoint-100'`).run();
+    db.close();
+    expect((await runCli(['sync', ...args])).code).toBe(0);
+    expect(readdirSync(board).sort()).toEqual(first);
+    expect(first.map((n) => readFileSync(path.join(board, n), 'utf8'))).toEqual(texts);
+
+    // kill -9 after checkpoint-200 was recorded as uploaded, before its post was prepared; then the
+    // trainer's rotation deleted it locally before hf-outbox started again.
+    const db2 = new Database(path.join(state, 'state.sqlite'));
+    db2.prepare(`UPDATE announcements SET state = 'waiting', message_path = NULL, message_text = NULL, posted_at = NULL WHERE source = 'checkpoint:checkpoints/run1/checkpoint-200'`).run();
+    db2.close();
+    const lost = first.find((n) => n.includes('checkpoint-200')) as string;
+    rmSync(path.join(board, lost));
+    await rm(path.join(outbox, 'checkpoints/run1/checkpoint-200'), { recursive: true });
+    const r = await runCli(['sync', ...args]);
+    expect(r.code, r.stdout).toBe(0);
+    const after = readdirSync(board).sort();
+    expect(after).toHaveLength(2);
+    const again = readFileSync(path.join(board, after.find((n) => n.includes('checkpoint-200')) as string), 'utf8');
+    expect(again).toContain('step 200, 8 files');
+    expect(again).toContain('| **checkpoint-200** (this post) | 200 | 8 |');
+    expect((await runCli(['sync', ...args])).code).toBe(0);
+    expect(readdirSync(board)).toHaveLength(2);
   });
 });
