@@ -343,8 +343,8 @@ async function artifactsView() {
         'div',
         { class: 'card', 'data-category': c.name },
         el('h3', { text: c.name }),
-        el('p', { text: `${c.units.toLocaleString('en')} artifacts · ${c.files.toLocaleString('en')} files · ${formatBytes(c.bytes)}` }),
-        el('ul', {}, ...c.agents.slice(0, 5).map((/** @type {any} */ a) => el('li', {}, el('span', { class: 'agent', text: a.agent }), ` ${a.units} · ${a.files} files · ${formatBytes(a.bytes)}`))),
+        el('p', { text: `${c.units.toLocaleString('en')} artifact${c.units === 1 ? '' : 's'} · ${c.files.toLocaleString('en')} files · ${formatBytes(c.bytes)}` }),
+        el('ul', {}, ...c.agents.slice(0, 5).map((/** @type {any} */ a) => el('li', {}, el('span', { class: 'agent', text: a.agent }), ` ${a.units.toLocaleString('en')} artifact${a.units === 1 ? '' : 's'} · ${a.files.toLocaleString('en')} files · ${formatBytes(a.bytes)}`))),
         c.agents.length > 5 ? el('p', { class: 'muted', text: `and ${c.agents.length - 5} more agents` }) : null,
       ),
     ),
@@ -355,7 +355,7 @@ async function artifactsView() {
       : el(
           'section',
           { id: 'runs' },
-          el('h3', { text: 'Checkpoint series' }),
+          el('h3', { text: data.runCount > data.runs.length ? `Checkpoint series (the ${data.runs.length} most recently updated of ${data.runCount})` : 'Checkpoint series' }),
           ...data.runs.map((/** @type {any} */ r) =>
             el(
               'div',

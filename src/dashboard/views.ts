@@ -14,6 +14,8 @@ import { agentFromFileName, rankRows, type LeaderboardRow, type ResultsRead } fr
 /** A post body longer than this is cut (the rest is one click away with `hf-outbox pull`). */
 export const MAX_BODY_CHARS = 64 * 1024;
 export const MAX_PAGE = 200;
+/** Checkpoint runs shown at once, most recently updated first. */
+export const MAX_RUNS = 20;
 
 // ---------------------------------------------------------------------------------------------
 // Board
@@ -314,7 +316,9 @@ export interface ArtifactsView {
   totalBytes: number;
   categories: Array<{ name: string; files: number; bytes: number; units: number; agents: Array<{ agent: string; files: number; bytes: number; units: number }> }>;
   units: { matching: number; offset: number; items: Array<ArtifactUnit & ReturnType<typeof commandsFor>> };
+  /** The most recently updated checkpoint runs (at most 20). */
   runs: CheckpointRun[];
+  runCount: number;
 }
 
 /** One page of units (filtered by category and agent), the per-category totals, and checkpoint runs with the metrics their posts carry. */
@@ -346,8 +350,13 @@ export function artifactsView(index: ArtifactsIndex, query: ArtifactsQuery, post
     const seen = facts.get(key);
     if (seen === undefined || newestFirst(p, seen.post) < 0) facts.set(key, { post: p, f });
   }
-  const runs = index.runs
-    .filter((r) => query.agent === undefined || r.agent === query.agent)
+  const allRuns = index.runs.filter(
+    (r) => (query.agent === undefined || r.agent === query.agent) && (query.category === undefined || r.path.split('/')[1] === query.category),
+  );
+  const updated = new Map(index.units.map((u) => [u.path, u.updated ?? '']));
+  const runs = allRuns
+    .sort((a, b) => cmp(updated.get(b.path) ?? '', updated.get(a.path) ?? '') || cmp(a.path, b.path))
+    .slice(0, MAX_RUNS)
     .map((r) => ({
       ...r,
       checkpoints: r.checkpoints.map((c) => {
@@ -374,6 +383,7 @@ export function artifactsView(index: ArtifactsIndex, query: ArtifactsQuery, post
       items: matching.slice(offset, offset + limit).map((u) => ({ ...u, ...commandsFor(bucket, u.path, u.kind) })),
     },
     runs,
+    runCount: allRuns.length,
   };
 }
 

@@ -4,7 +4,7 @@
  * Screenshots of each view (1280×800) are saved in test-artifacts/dashboard/.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -254,6 +254,23 @@ describe('hf-outbox dashboard in headless Chromium', () => {
     await showView(page, url, 'artifacts');
     await new Promise((r) => setTimeout(r, 1000));
     expect(hits).toEqual([]);
+
+    // Every answer carries the policy; nothing but GET; no answer to another site's name (DNS rebinding).
+    const csp = (await fetch(url)).headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("require-trusted-types-for 'script'");
+    expect((await fetch(`${url}api/board`, { method: 'POST' })).status).toBe(405);
+    const rebound = await new Promise<number>((resolve, reject) => {
+      const u = new URL(url);
+      const req = request({ host: u.hostname, port: u.port, path: '/api/board', headers: { Host: `attacker.example:${u.port}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(rebound).toBe(421);
     expect(dialogs).toEqual([]);
     expect(problems).toEqual([]);
   });
@@ -321,7 +338,8 @@ describe('hf-outbox dashboard in headless Chromium', () => {
     expect(await page.$eval('#unit-range', (e) => e.textContent)).toBe('1–100 of 1,000');
     await page.$$eval('.pager button', (bs) => (bs[1] as { click(): void }).click());
     await page.waitForFunction(() => document.querySelector('#unit-range')?.textContent === '101–200 of 1,000');
-    expect(await page.$$eval('#runs .run', (r) => r.length)).toBe(100);
+    expect(await page.$$eval('#runs .run', (r) => r.length)).toBe(20);
+    expect(await page.$eval('#runs h3', (e) => e.textContent)).toBe('Checkpoint series (the 20 most recently updated of 100)');
     await screenshot(page, 'artifacts');
     const artifactsHeap = await heapUsed(page);
     const nodes = (await page.metrics()).Nodes ?? Number.NaN;
