@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
 import type { Config } from './config/parse.js';
+import { planReload } from './config/reload.js';
 import { OutboxError } from './core/errors.js';
 import type { BucketClient, Clock, OutboxFs, UploadProgress } from './core/ports.js';
 import type { SettledUnit } from './core/types.js';
@@ -214,18 +215,13 @@ export class Outbox extends EventEmitter<OutboxEvents> {
    * once; those that name the outbox, bucket, identity or state need a restart and are returned.
    */
   reconfigure(next: Config): { applied: string[]; needRestart: string[] } {
-    const live = ['settleMs', 'settleTimeoutMs', 'ignore', 'autoAnnounce', 'rescanIntervalMs', 'shutdownGraceMs', 'logLevel'] as const;
-    const fixed = ['outbox', 'bucket', 'agentId', 'stateDir', 'hubUrl', 'tokenFile', 'unitCategories', 'categories', 'concurrency', 'maxRequestsPerSecond', 'maxUploadBytesPerSecond', 'createBucket', 'watchMode', 'pollIntervalMs', 'watchConfig'] as const;
-    const differs = (k: keyof Config) => JSON.stringify(this.#config[k]) !== JSON.stringify(next[k]);
-    const applied = live.filter(differs);
-    const needRestart = fixed.filter(differs);
-    const merged = { ...this.#config };
-    for (const k of applied) (merged as Record<string, unknown>)[k] = next[k];
-    this.#config = Object.freeze(merged);
-    this.#rules = compileRules({ agentId: merged.agentId, unitCategories: merged.unitCategories, ignore: merged.ignore });
-    if (applied.includes('logLevel')) this.#log.level = merged.logLevel;
-    return { applied: [...applied], needRestart: [...needRestart] };
+    const { config, applied, needRestart } = planReload(this.#config, next);
+    this.#config = config;
+    this.#rules = compileRules({ agentId: config.agentId, unitCategories: config.unitCategories, ignore: config.ignore });
+    if (applied.includes('logLevel')) this.#log.level = config.logLevel;
+    return { applied, needRestart };
   }
+
 
   /** Creates the outbox layout, checks the bucket, and requeues uploads a crash cut off. */
   readonly #verify: OutboxOptions['verify'];

@@ -6,6 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { loadConfig } from '../config/load.js';
+import { reloadConfig } from '../config/reload.js';
 import { watchConfigFile, type ConfigFileWatcher } from '../config/watch-file.js';
 import type { RawSettings } from '../config/parse.js';
 import { OutboxError } from '../core/errors.js';
@@ -102,15 +103,7 @@ type ReloadReason = 'SIGHUP' | 'config file changed';
  * if it is valid. SIGHUP also retries failed uploads now.
  */
 async function reload(ctx: CommandContext, flags: RawSettings, outbox: Awaited<ReturnType<typeof createOutbox>>['outbox'], why: ReloadReason) {
-  const { logger } = ctx;
-  try {
-    const { config } = await loadConfig(flags);
-    const { applied, needRestart } = outbox.reconfigure(config);
-    logger.info({ applied }, applied.length > 0 ? `${why}: configuration reloaded` : `${why}: configuration unchanged`);
-    if (needRestart.length > 0) logger.warn({ settings: needRestart }, `${why}: these settings changed but take effect only after a restart`);
-  } catch (error) {
-    logger.error({ err: (error as Error).message }, `${why}: the new configuration is invalid; still running on the previous one`);
-  }
+  await reloadConfig(outbox, async () => (await loadConfig(flags)).config, ctx.logger, why);
   if (why === 'SIGHUP') outbox.retryFailed(0);
 }
 
