@@ -217,6 +217,10 @@ export class HubBucket implements BucketClient {
           failed.set(s.bucketPath, toOutboxError(error.source, 'HFO_FILE_UNREADABLE'));
         }
       }
+      const stored = await writer.finish();
+      // No conditional write in the bucket API: a path that was free at the conflict check is checked
+      // again right before the batch, so a file someone wrote meanwhile is left alone (a conflict).
+      await this.#recheckFree(group, added, failed);
       // A checkpoint folder is registered whole or not at all: a file that failed holds back the rest of its folder.
       const brokenFolders = new Map<string, OutboxError>();
       for (const s of group) {
@@ -228,7 +232,6 @@ export class HubBucket implements BucketClient {
         if (cause !== undefined && !failed.has(s.bucketPath)) failed.set(s.bucketPath, heldBack(s, cause));
       }
       const register = added.filter((a) => !failed.has(a.path));
-      const stored = await writer.finish();
       batchFailures = register.length > 0 ? await this.#cas.addFiles(register, signal) : new Map<string, string>();
       if (large) {
         // Keep what this call stored for the next ones (and the next run): a checkpoint series dedups step to step.
@@ -259,6 +262,23 @@ export class HubBucket implements BucketClient {
         error: new OutboxError('HFO_UPLOAD_FAILED', `the bucket did not add ${s.bucketPath} (its batch report says: ${reason}); it has not landed`),
       };
     });
+  }
+
+  async #recheckFree(group: readonly UploadSource[], added: ReadonlyArray<{ path: string }>, failed: Map<string, OutboxError>): Promise<void> {
+    const ready = new Set(added.map((a) => a.path));
+    const paths = group.filter((s) => s.mustBeFree && ready.has(s.bucketPath) && !failed.has(s.bucketPath)).map((s) => s.bucketPath);
+    if (paths.length === 0) return;
+    for (const [p, entry] of await this.stat(paths)) {
+      failed.set(
+        p,
+        new OutboxError(
+          'HFO_CONFLICT',
+          `${p} appeared in ${this.#o.target.uri} while this upload was under way (${entry.sizeBytes} bytes` +
+            `${entry.uploadedAt ? `, written ${entry.uploadedAt}` : ''}${entry.xetHash ? `, xet ${entry.xetHash.slice(0, 12)}` : ''}); ` +
+            'it was not written by this agent and is left untouched (rename the local file)',
+        ),
+      );
+    }
   }
 
   #loadShardCache(): Promise<void> {

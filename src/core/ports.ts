@@ -47,6 +47,11 @@ export interface UploadSource {
   /** In-memory content (a generated message, a results file with filled fields). */
   content?: Uint8Array;
   /**
+   * The path was free at the conflict check and this agent never wrote it: it must still be free
+   * right before the write (the bucket API has no conditional write), else the result is HFO_CONFLICT.
+   */
+  mustBeFree?: boolean;
+  /**
    * The checkpoint folder this file belongs to. A call's files of one folder become visible together,
    * in the order given (the completion file last), and none of them is registered when one fails.
    */

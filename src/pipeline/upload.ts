@@ -123,6 +123,7 @@ export class UploadStage {
     const sources: UploadSource[] = go.map((j) => {
       const content = contents.get(j);
       const folder = j.unitBucketPath === undefined ? {} : { folder: { id: j.file.unitPath, bucketPath: j.unitBucketPath } };
+      if (fresh.has(j)) Object.assign(folder, { mustBeFree: true });
       return content
         ? { bucketPath: j.file.bucketPath, sizeBytes: content.byteLength, content, ...folder }
         : {
@@ -172,6 +173,11 @@ export class UploadStage {
           );
         }
         this.#d.onUploaded({ localPath: job.file.localPath, bucketPath: job.file.bucketPath, sizeBytes: job.file.sizeBytes, durationMs });
+      } else if (result.error.code === 'HFO_CONFLICT') {
+        // Someone wrote the path between the conflict check and the batch: nothing of ours went there,
+        // so the path is not ours (the next attempt checks again) and the file is a conflict.
+        state.clearWriteAttempt(job.file.localPath);
+        this.#d.onProblem(job.file, 'conflict', result.error.message);
       } else {
         this.#d.onFileError(job, result.error);
       }

@@ -277,6 +277,11 @@ export class StateStore {
   }
 
   /** True once this agent has written (or started writing) the bucket path: writing it again overwrites our own file. */
+  /** The upload never wrote the path (someone else's file appeared first): it is not ours. */
+  clearWriteAttempt(localPath: string): void {
+    this.#stmt('UPDATE files SET write_attempted = 0 WHERE local_path = ? AND uploaded_at IS NULL').run(localPath);
+  }
+
   hasWritten(bucketPath: string): boolean {
     return (
       this.#stmt('SELECT 1 FROM files WHERE bucket_path = ? AND (uploaded_at IS NOT NULL OR write_attempted = 1) LIMIT 1')
