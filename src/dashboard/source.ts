@@ -24,6 +24,7 @@ export class Source<T> {
   #snapshot: Snapshot<T> = { data: undefined, version: 0, readAt: 0, okAt: undefined, error: undefined };
   #signatureOf: string | undefined;
   #inFlight: Promise<boolean> | undefined;
+  #neverRead = true;
   readonly #now: () => number;
 
   constructor(name: string, minIntervalMs: number, load: () => Promise<T>, signature: (data: T) => string, now: () => number = Date.now) {
@@ -39,7 +40,7 @@ export class Source<T> {
   }
 
   get stale(): boolean {
-    return this.#now() - this.#snapshot.readAt >= this.minIntervalMs;
+    return this.#neverRead || this.#now() - this.#snapshot.readAt >= this.minIntervalMs;
   }
 
   /** The data, read again first when older than the interval. */
@@ -58,6 +59,7 @@ export class Source<T> {
   }
 
   async #read(): Promise<boolean> {
+    this.#neverRead = false;
     const before = this.#snapshot;
     try {
       const data = await this.#load();
