@@ -45,6 +45,11 @@ export interface MessageInput {
   artifacts: readonly MessageArtifact[];
   /** Bucket path of the earlier message this one updates (an edited note). */
   supersedes?: string | undefined;
+  /**
+   * sha256 of the note version (or generated post) this message is: with it a poster that lost its
+   * records recognises its own earlier post of the same version on the board instead of posting twice.
+   */
+  version?: string | undefined;
 }
 
 export interface RenderedMessage {
@@ -74,6 +79,8 @@ export interface BoardMessage {
   body: string;
   /** Why the front matter was ignored, when it could not be read. */
   warning: string | undefined;
+  /** `note_version` of the front matter (a sha256), when it has one. */
+  noteVersion?: string | undefined;
   /** The raw `checkpoint:` block of a checkpoint post (run, name, step, metrics), when there is one: unchecked, type-check before use. */
   checkpoint?: unknown;
 }
@@ -108,6 +115,7 @@ export function renderMessage(input: MessageInput): RenderedMessage {
     tags: [...(input.note?.tags ?? [])],
   };
   if (input.supersedes !== undefined) frontMatter['supersedes'] = input.supersedes;
+  if (input.version !== undefined) frontMatter['note_version'] = input.version;
   frontMatter['artifacts'] = input.artifacts.map((a) => ({
     path: a.bucketPath,
     uri: artifactUri(input.bucket, a),
@@ -310,6 +318,7 @@ export function parseMessage(text: string, bucketPath: string): BoardMessage {
     body,
     warning,
     ...(meta['checkpoint'] !== undefined ? { checkpoint: meta['checkpoint'] } : {}),
+    ...(typeof meta['note_version'] === 'string' && /^[0-9a-f]{64}$/.test(meta['note_version']) ? { noteVersion: meta['note_version'] } : {}),
   };
 }
 

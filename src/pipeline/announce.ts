@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { renderMessage, type MessageArtifact } from '../conventions/message.js';
+import { MESSAGE_BOARD_ROOT, parseMessage, renderMessage, type MessageArtifact } from '../conventions/message.js';
 import { parseNote, resolveNoteTarget, type ArtifactRef } from '../conventions/note.js';
 import type { Config } from '../config/parse.js';
 import { toOutboxError } from '../core/errors.js';
@@ -221,6 +221,14 @@ export class Announcer {
       }
       const note = a.source.startsWith(AUTO_PREFIX) ? undefined : await this.#readNote(a.source);
       if (note === null) return;
+      const earlier = await this.#earlierPost(a.version);
+      if (earlier) {
+        // Posted before the records were lost: adopt that post instead of a duplicate.
+        state.announcementPosting(a.source, earlier.path, earlier.text);
+        state.announcementPosted(a.source);
+        logger.info({ source: a.source, message: earlier.path }, 'this version is already on the board (posted before the state was lost): adopted, not posted again');
+        return;
+      }
       const rendered = renderMessage({
         agentId: config.agentId,
         timestamp: new Date(clock.now()),
@@ -228,6 +236,7 @@ export class Announcer {
         note,
         artifacts,
         supersedes: a.previousMessagePath,
+        version: a.version,
       });
       messagePath = await this.#freePath(rendered.bucketPath);
       messageText = rendered.text;
@@ -295,6 +304,40 @@ export class Announcer {
       if (again) this.#enqueue(() => this.#tryPost(again));
     }, REPOST_DELAY_MS);
     this.#cancelRetries.add(cancel);
+  }
+
+  /**
+   * This agent's post of a note version already on the board that the records do not know of (a
+   * fresh or lost state). Bounded cost: one listing of message_board/ and a read of this agent's own
+   * posts, once per process, and only when a post is about to be made.
+   */
+  async #earlierPost(version: string): Promise<{ path: string; text: string } | undefined> {
+    this.#ownPosts ??= this.#loadOwnPosts();
+    const found = (await this.#ownPosts).get(version);
+    // Also adopted when the records lost only some posts: a version is posted once, whatever was kept.
+    return found && !this.#d.state.announcements().some((a) => a.messagePath === found.path) ? found : undefined;
+  }
+
+  #ownPosts: Promise<Map<string, { path: string; text: string }>> | undefined;
+
+  async #loadOwnPosts(): Promise<Map<string, { path: string; text: string }>> {
+    const { bucket, config, logger } = this.#d;
+    const posts = new Map<string, { path: string; text: string }>();
+    const suffix = `_${config.agentId}.md`;
+    try {
+      for await (const entry of bucket.list(MESSAGE_BOARD_ROOT)) {
+        if (!entry.path.endsWith(suffix) || entry.sizeBytes > 256 * 1024) continue;
+        const chunks: Buffer[] = [];
+        for await (const c of await bucket.download(entry.path)) chunks.push(Buffer.from(c as Uint8Array));
+        const text = Buffer.concat(chunks).toString('utf8');
+        const m = parseMessage(text, entry.path);
+        if (m.noteVersion !== undefined && m.agentId === config.agentId) posts.set(m.noteVersion, { path: entry.path, text });
+      }
+    } catch (error) {
+      logger.warn({ err: (error as Error).message }, 'cannot read the message board to find earlier posts of this agent; posting as usual');
+      this.#ownPosts = undefined;
+    }
+    return posts;
   }
 
   /** The note's current text, parsed; null when it vanished or changed (its next version will come). */

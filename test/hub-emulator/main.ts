@@ -14,9 +14,26 @@ const { values } = parseArgs({
     'read-token': { type: 'string', multiple: true },
     bucket: { type: 'string', multiple: true },
     'tree-page-size': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   },
   strict: true,
 });
+
+if (values.help) {
+  console.log(`Usage: npm run hub-emulator -- [--port N] [--host ADDR] [--token hf_xxx]... [--read-token hf_yyy]... [--bucket OWNER/NAME]... [--tree-page-size N]
+
+A loopback, in-memory emulator of the Hugging Face bucket API and Xet CAS: everything is lost when it stops.
+  --port N             port to listen on (default 0: any free port; the URL is printed)
+  --host ADDR          address to listen on (default 127.0.0.1)
+  --token hf_xxx       accepted write token (repeatable; default hf_emulator_write_token)
+  --read-token hf_yyy  accepted read-only token (repeatable)
+  --bucket OWNER/NAME  a bucket that exists at start (repeatable); else pass --create-bucket to hf-outbox
+  --tree-page-size N   files per page of tree listings (default 1000)
+
+Example: npm run hub-emulator -- --port 8080 --token hf_test --bucket team/shared
+then: hf-outbox sync --hub-url http://127.0.0.1:8080 --bucket hf://buckets/team/shared --agent-id agent-01 (HF_TOKEN=hf_test)`);
+  process.exit(0);
+}
 
 const port = Number(values.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${values.port}`);

@@ -108,6 +108,17 @@ describe('renderMessage front matter carries what a reader needs, as YAML', () =
   });
 });
 
+describe('a message carries the note version it posts', () => {
+  it('renders note_version and reads it back, so a poster that lost its records recognises its own post', () => {
+    const version = 'ab'.repeat(32);
+    const { text, bucketPath } = renderMessage(input({ version }));
+    expect(frontMatterOf(text)['note_version']).toBe(version);
+    expect(parseMessage(text, bucketPath).noteVersion).toBe(version);
+    expect(parseMessage(text.replace(version, 'not-a-hash'), bucketPath).noteVersion).toBeUndefined();
+    expect(frontMatterOf(renderMessage(input()).text)).not.toHaveProperty('note_version');
+  });
+});
+
 describe('renderMessage body: the note, then how to get each artifact', () => {
   it('puts the title as a heading, then the note, then the exact download command', () => {
     const { text } = renderMessage(input());

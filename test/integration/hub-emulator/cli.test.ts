@@ -1,5 +1,5 @@
 /** The standalone entry point: prints its URL, serves the real client, exits cleanly on SIGTERM. */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
@@ -28,5 +28,23 @@ describe('hub emulator CLI (test/hub-emulator/main.ts)', () => {
     }
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(0);
+  });
+
+  it('--help prints the usage, says it is in memory and how a bucket exists at start', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/hub-emulator/main.ts', '--help'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    expect(out).toMatch(/^Usage: npm run hub-emulator -- /);
+    expect(out).toMatch(/in-memory/);
+    expect(out).toMatch(/--bucket OWNER\/NAME {2}a bucket that exists at start/);
+  });
+});
+
+describe('the repository', () => {
+  it("ignores npm pack's tarball", () => {
+    const r = spawnSync('git', ['check-ignore', '-q', 'hf-outbox-0.1.0.tgz']);
+    expect(r.error === undefined && r.status !== 128 ? r.status : 'not a git checkout').toBe(0);
   });
 });
