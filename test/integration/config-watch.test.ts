@@ -87,12 +87,13 @@ describe('config file watcher', () => {
 });
 
 describe('watch --config FILE applies edits without a signal', () => {
-  it('applies a rename-over edit and a ConfigMap swap, refuses an invalid edit and keeps running on the old config', async () => {
+  it('applies an edit delivered by a ConfigMap swap, refuses an invalid one and keeps running on the old config', async () => {
     const root = tmpDir();
     const outbox = path.join(root, 'outbox');
     const cm = path.join(root, 'cm');
     const base = `outbox: ${outbox}\nbucket: ${path.join(root, 'bucket')}\nstate-dir: ${path.join(root, 'state')}\nagent-id: agent-01\nsettle-ms: 100\n`;
     await configMap(cm, 'v1', base);
+    await mkdir(outbox);
     const file = path.join(cm, 'hf-outbox.yaml');
     await symlink('..data/hf-outbox.yaml', file);
     const d = new Daemon(['watch', '--config', file]);
@@ -120,6 +121,7 @@ describe('watch --config FILE applies edits without a signal', () => {
     const file = path.join(root, 'hf-outbox.yaml');
     const base = `outbox: ${path.join(root, 'outbox')}\nbucket: ${path.join(root, 'bucket')}\nstate-dir: ${path.join(root, 'state')}\nagent-id: agent-01\nwatch-config: false\n`;
     await writeFile(file, base);
+    await mkdir(path.join(root, 'outbox'));
     const d = new Daemon(['watch', '--config', file]);
     await d.waitForLog((l) => /watching the outbox/.test(l.msg));
     await writeFile(path.join(root, 'tmp.yaml'), `${base}settle-ms: 50\n`);

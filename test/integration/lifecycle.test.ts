@@ -43,7 +43,7 @@ describe('lifecycle', () => {
     const outbox = outboxIn(root);
     const bucket = path.join(root, 'bucket');
     const configFile = path.join(root, 'hf-outbox.yaml');
-    const base = `outbox: ${outbox}\nbucket: ${bucket}\nstate-dir: ${path.join(root, 'state')}\nagent-id: agent-01\nsettle-ms: 100\n`;
+    const base = `outbox: ${outbox}\nbucket: ${bucket}\nstate-dir: ${path.join(root, 'state')}\nagent-id: agent-01\nsettle-ms: 100\nwatch-config: false\n`;
     await writeFile(configFile, base);
     const d = new Daemon(['watch', '--config', configFile]);
     await d.waitForLog((l) => /watching/.test(l.msg));
@@ -86,7 +86,8 @@ describe.skipIf(!hasNotifyTools())('systemctl reload (ExecReload= sends SIGHUP)'
     const root = tmpDir();
     const receiver = await new Receiver(path.join(root, 'notify.sock')).ready();
     const configFile = path.join(root, 'hf-outbox.yaml');
-    const base = `outbox: ${outboxIn(root)}\nbucket: ${path.join(root, 'bucket')}\nstate-dir: ${path.join(root, 'state')}\nagent-id: agent-01\n`;
+    // watch-config off: here only the signal reloads (an edit alone would reload too, see config-watch.test.ts).
+    const base = `outbox: ${outboxIn(root)}\nbucket: ${path.join(root, 'bucket')}\nstate-dir: ${path.join(root, 'state')}\nagent-id: agent-01\nwatch-config: false\n`;
     await writeFile(configFile, base);
     const d = new Daemon(['watch', '--config', configFile], { env: cleanEnv({ NOTIFY_SOCKET: receiver.address }) });
     await waitFor(() => receiver.count('READY=1') === 1, 20_000, 'READY=1');
