@@ -104,7 +104,7 @@ export async function runDoctor(ctx: CommandContext, options: DoctorOptions): Pr
     try {
       const found = await findToken(config.tokenFile, env);
       token = found.token;
-      add({ check: 'token', status: 'ok', detail: `found in ${found.source}` });
+      add(await tokenFileCheck(found.source));
     } catch (error) {
       add({ check: 'token', status: 'fail', detail: `${messageOf(error)} (the bucket and the token's owner are not checked without one)` });
     }
@@ -152,6 +152,19 @@ function checkConfig(config: Config, warnings: readonly string[]): CheckResult {
   const summary = `${from}; agent ${config.agentId}, outbox ${config.outbox}, bucket ${config.bucket.uri}, state ${config.stateDir}`;
   if (warnings.length > 0) return { check: 'config', status: 'warn', detail: `${summary}; ${warnings.join('; ')}` };
   return { check: 'config', status: 'ok', detail: summary };
+}
+
+/** The token was found; a token file that group or others may read is flagged (chmod 600). */
+async function tokenFileCheck(source: string): Promise<CheckResult> {
+  const s = path.isAbsolute(source) ? await stat(source).catch(() => undefined) : undefined;
+  if (s !== undefined && (s.mode & 0o077) !== 0) {
+    return {
+      check: 'token',
+      status: 'warn',
+      detail: `found in ${source}, which other users may read or change (mode ${(s.mode & 0o777).toString(8)}); chmod 600 ${source}`,
+    };
+  }
+  return { check: 'token', status: 'ok', detail: `found in ${source}` };
 }
 
 /** GET /api/whoami-v2: who the token belongs to. Not every Hub-compatible server has it, hence warn. */

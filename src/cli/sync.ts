@@ -4,6 +4,7 @@ import type { ProblemEvent } from '../daemon.js';
 import type { CommandContext } from './context.js';
 import { createOutbox } from './context.js';
 import { showSyncProgress } from './progress.js';
+import { warnIfWorldWritable } from './watch.js';
 
 /**
  * SIGINT/SIGTERM stop the pass like `watch`: uploads in flight get the grace period, what is left
@@ -11,6 +12,7 @@ import { showSyncProgress } from './progress.js';
  */
 export async function runSync(ctx: CommandContext, options: { adopt?: boolean; verify?: boolean } = {}): Promise<number> {
   const { logger } = ctx;
+  await warnIfWorldWritable(ctx.config.outbox, logger);
   const level = logger.level;
   let bar: ReturnType<typeof showSyncProgress> | undefined;
   let stopRequested: NodeJS.Signals | undefined;

@@ -107,7 +107,8 @@ async function reload(ctx: CommandContext, flags: RawSettings, outbox: Awaited<R
   if (why === 'SIGHUP') outbox.retryFailed(0);
 }
 
-async function warnIfWorldWritable(dir: string, logger: CommandContext['logger']): Promise<void> {
+/** `watch` and `sync` both say it: anyone could publish under this agent's id. */
+export async function warnIfWorldWritable(dir: string, logger: CommandContext['logger']): Promise<void> {
   const s = await stat(dir).catch(() => undefined);
   if (s && (s.mode & 0o002) !== 0) {
     logger.warn({ outbox: dir, mode: (s.mode & 0o7777).toString(8) }, 'the outbox is world-writable: any user on this machine can publish under your agent id (chmod o-w)');

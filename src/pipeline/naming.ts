@@ -67,7 +67,8 @@ export function stepOfFolderName(name: string): number | undefined {
 }
 
 /** Characters the Hub client cannot carry in a URL path (it does not percent-encode them). */
-const UNSAFE_CHARACTERS = /[?#%\\\u0000-\u001f\u007f]/u;
+// C0, DEL and C1 controls, and bidi overrides/isolates/marks (a name that reads in another order than it is).
+const UNSAFE_CHARACTERS = /[?#%\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 
 const MAX_SEGMENT_BYTES = 255;
 
@@ -175,7 +176,7 @@ export function mapPath(relPath: string, rules: CompiledRules): Mapping {
       kind: 'rejected',
       reason:
         `name "${printable(unsafe)}" contains a character a bucket path cannot carry ` +
-        `(? # % \\ or a control character); rename the file`,
+        `(? # % \\ or a control or bidi character); rename the file`,
     };
   }
 

@@ -86,6 +86,17 @@ async function fakeWhoami(status: number, body: unknown): Promise<{ url: string;
 
 const STATUS_ORDER = ['config', 'token', 'bucket', 'outbox', 'filesystem', 'inotify', 'disk', 'state'];
 
+describe('hf-outbox doctor and the token file', () => {
+  it('warns about a token file other users may read, with the chmod to fix it', async () => {
+    const t = await hubSetup();
+    await chmod(t.tokenFile, 0o644);
+    const r = await doctor(t.flags);
+    expect(r.get('token')).toEqual({ check: 'token', status: 'warn', detail: `found in ${t.tokenFile}, which other users may read or change (mode 644); chmod 600 ${t.tokenFile}` });
+    await chmod(t.tokenFile, 0o600);
+    expect((await doctor(t.flags)).get('token')?.status).toBe('ok');
+  });
+});
+
 describe('hf-outbox doctor on a local-folder bucket', () => {
   it('passes a healthy setup: every check ok, the state database read-only with its schema', async () => {
     const t = localSetup();

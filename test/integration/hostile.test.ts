@@ -98,6 +98,20 @@ const CASES: Case[] = [
     reason: /rename the file/,
   },
   {
+    name: 'a name with a bidi override is rejected with the reason (it reads in another order than it is)',
+    make: (o) => writeFile(path.join(o, 'data', 'report\u202etxt.exe'), 'x'),
+    local: 'data/report\u202etxt.exe',
+    outcome: 'rejected',
+    reason: /control or bidi character\); rename the file/,
+  },
+  {
+    name: 'a name with a C1 control (CSI) is rejected with the reason',
+    make: (o) => writeFile(path.join(o, 'data', 'x\u009b2J.txt'), 'x'),
+    local: 'data/x\u009b2J.txt',
+    outcome: 'rejected',
+    reason: /control or bidi character\); rename the file/,
+  },
+  {
     name: 'a 255-byte name is rejected: with the agent id it would pass the limit',
     make: (o) => writeFile(path.join(o, 'data', `${'n'.repeat(251)}.txt`), 'x'),
     local: `data/${'n'.repeat(251)}.txt`,
@@ -146,6 +160,14 @@ describe('hostile and odd input', () => {
     if (c.outcome === 'rejected') expect(r.code).toBe(1);
     // Only the control file (and no message) landed: nothing leaked.
     expect(Object.keys(hashes)).toEqual(['artifacts/data/control_agent-01.txt']);
+  });
+
+  it('sync warns about a world-writable outbox, as watch does', async () => {
+    const t = local();
+    chmodSync(t.outbox, 0o777);
+    const r = await runCli(['sync', ...t.args]);
+    expect(r.code).toBe(0);
+    expect(r.logs.some((l) => /the outbox is world-writable/.test(l.msg) && l['mode'] === '777')).toBe(true);
   });
 
   it('a file deleted before upload, and a folder replaced by a file, do not stop the daemon', async () => {
