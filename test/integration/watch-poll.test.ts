@@ -2,7 +2,8 @@
  * Outboxes on network file systems: a job on another host writes there, and inotify here never
  * hears of it. Simulated by a file system type that says NFS and an inotify watcher that reports
  * nothing: watch mode auto must poll, and pick up a new checkpoint folder of a run folder within
- * one poll interval plus its completeness rule (quiet for the settle time; a staging folder is
+ * one poll interval plus its completeness rule (complete: trainer_state.json or a COMPLETE marker,
+ * then quiet for the settle time; a staging folder is
  * never sent, the folder renamed from it is), and publish it whole. On a local file system, auto
  * keeps inotify. Plus the statfs classification itself.
  */
@@ -46,6 +47,7 @@ describe('watching an outbox on a network file system', () => {
     const run = path.join(ws.outbox, 'checkpoints', 'run1');
     await mkdir(path.join(run, 'checkpoint-100'), { recursive: true });
     await writeFile(path.join(run, 'checkpoint-100', 'model.safetensors'), 'step 100');
+    await writeFile(path.join(run, 'checkpoint-100', 'COMPLETE'), '');
     try {
       await daemon.prepare();
       await daemon.watch();
@@ -54,8 +56,9 @@ describe('watching an outbox on a network file system', () => {
       await until('checkpoint-100', () => state.get('checkpoints/run1/checkpoint-100/model.safetensors')?.state === 'uploaded');
       settled.length = 0;
 
-      // The remote job writes the next checkpoint file by file, pausing less than the settle time.
-      const names = ['config.json', 'model.safetensors', 'optimizer.pt'];
+      // The remote job writes the next checkpoint file by file, pausing less than the settle time;
+      // a Trainer checkpoint, complete once trainer_state.json (written last) is there.
+      const names = ['model.safetensors', 'optimizer.pt', 'trainer_state.json'];
       const files: Record<string, Buffer> = {};
       await mkdir(path.join(run, 'checkpoint-200'));
       for (const [i, name] of names.entries()) {
@@ -68,6 +71,7 @@ describe('watching an outbox on a network file system', () => {
       // And, the Trainer's way, one more into a staging folder renamed into place once complete.
       await mkdir(path.join(run, 'tmp-checkpoint-300'));
       await writeFile(path.join(run, 'tmp-checkpoint-300', 'model.safetensors'), 'step 300');
+      await writeFile(path.join(run, 'tmp-checkpoint-300', 'COMPLETE'), '');
       await sleep(intervalMs * 2);
       await rename(path.join(run, 'tmp-checkpoint-300'), path.join(run, 'checkpoint-300'));
 
