@@ -106,7 +106,8 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; ver
       for (const l of lines) counts.set(l.action, (counts.get(l.action) ?? 0) + 1);
       out.write(`\n${[...counts].map(([a, n]) => `${n} ${a}`).join(', ') || 'nothing in the outbox'} — bucket ${config.bucket.uri}, agent ${config.agentId}; nothing was written\n`);
     }
-    return 0;
+    // Exit as sync would: 1 when something would be rejected or left as a conflict.
+    return lines.some((l) => l.action === 'rejected' || l.action === 'conflict') ? 1 : 0;
   } finally {
     state?.close();
   }

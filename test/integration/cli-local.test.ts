@@ -185,6 +185,7 @@ describe('hf-outbox plan', () => {
     const t = setup();
     await writeTree(t.outbox, { 'results/eval.json': '{"experiment":"x"}', 'results/ok.json': '{"experiment":"x","score":1}' });
     const r = await runCli(['plan', ...t.args, '--json']);
+    expect(r.code).toBe(1); // as sync would exit: something is rejected
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { local: string; action: string; reason: string });
     expect(lines.find((l) => l.local === 'results/eval.json')).toMatchObject({ action: 'rejected', reason: expect.stringMatching(/score/) });
     expect(lines.find((l) => l.local === 'results/ok.json')?.action).toBe('upload');
