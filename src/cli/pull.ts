@@ -148,7 +148,10 @@ export function remotePathProblem(p: string): string | undefined {
   if (p === '') return 'empty path';
   if (p.startsWith('/') || /^[A-Za-z]:/.test(p)) return 'absolute path';
   if (p.includes('\\')) return 'backslash in the name';
-  if (/[\u0000-\u001f\u007f]/u.test(p)) return 'control character in the name';
+  if (/[\u0000-\u001f\u007f-\u009f]/u.test(p)) return 'control character in the name';
+  if (/[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(p)) return 'bidi control character in the name';
+  // The Hub client puts the path in a URL unencoded: `real.bin#x` would fetch `real.bin`'s bytes.
+  if (/[?#]/u.test(p)) return '"?" or "#" in the name (the Hub client would cut the name there and fetch another file)';
   for (const segment of p.split('/')) {
     if (segment === '..') return '".." segment';
     if (segment === '.' || segment === '') return 'empty or "." segment';

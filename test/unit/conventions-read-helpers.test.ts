@@ -93,6 +93,10 @@ describe('pull path checks', () => {
     ['C:/x', 'absolute path'],
     ['a\\b', 'backslash in the name'],
     ['a\u0000b', 'control character in the name'],
+    ['a\u009bb', 'control character in the name'],
+    ['a\u202eb', 'bidi control character in the name'],
+    ['artifacts/real.bin#x', '"?" or "#" in the name (the Hub client would cut the name there and fetch another file)'],
+    ['artifacts/real.bin?x', '"?" or "#" in the name (the Hub client would cut the name there and fetch another file)'],
     ['', 'empty path'],
   ])('remotePathProblem(%j) = %s', (p, problem) => expect(remotePathProblem(p)).toBe(problem));
 });
