@@ -43,7 +43,7 @@ export async function openBucket(config: Config, deps: BucketDeps): Promise<Buck
     },
   });
   const { openHubBucket } = await import('./hub-bucket.js');
-  return new OwnNamesBucket(await openHubBucket(config, target, deps.fs, hubFetch), config.agentId);
+  return new OwnNamesBucket(await openHubBucket(config, target, deps.fs, hubFetch, deps.logger), config.agentId);
 }
 
 /** Request-level events: retries and rate limits are worth a line; each request is only traced. */

@@ -11,9 +11,21 @@ import { HubApiError, checkRepoAccess, createRepo, downloadFile, listFiles, path
 import type { BucketTarget, Config } from '../config/parse.js';
 import { OutboxError, toOutboxError } from '../core/errors.js';
 import type { BucketClient, OutboxFs, RemoteEntry, UploadProgress, UploadResult, UploadSource } from '../core/ports.js';
+import type { Logger } from '../log.js';
+import { sha256Of } from '../hash/sha256.js';
 import { findToken } from './hub-token.js';
 import { CasClient } from './xet/cas-client.js';
 import { ChunkIndex } from './xet/chunk-index.js';
+import {
+  SourceBlob,
+  isFormatRefusal,
+  saveWriterState,
+  sha256ThroughLibrary,
+  uploadThroughLibrary,
+  type LibraryTarget,
+  type WriterState,
+  type XetWriterSetting,
+} from './xet/library-writer.js';
 import { ShardCache } from './xet/shard-cache.js';
 import { SourceReadError, XetWriter } from './xet/writer.js';
 
@@ -25,6 +37,20 @@ export interface HubBucketOptions {
   fetch?: typeof fetch;
   /** Where the xorbs of earlier runs are remembered for dedup (the state directory's xet-cache); none: this run only. */
   shardCacheDir?: string;
+  /** Who writes uploads (see the xet-writer setting). Default auto. */
+  xetWriter?: XetWriterSetting;
+  /** Where the writer in use is recorded for `status` and `doctor`; none: not recorded. */
+  stateDir?: string;
+  logger?: Logger;
+}
+
+/** The own writer's call was refused for its format: the caller switches to the library writer. */
+class OwnWriterRefused extends Error {
+  readonly refusal: OutboxError;
+  constructor(stage: string, refusal: OutboxError) {
+    super(`the Hub refused the own Xet writer's ${stage}: ${refusal.message}`);
+    this.refusal = refusal;
+  }
 }
 
 /** paths-info is asked about this many paths per request (the JS client's chunk size). */
@@ -44,6 +70,7 @@ export async function openHubBucket(
   target: Extract<BucketTarget, { kind: 'hf' }>,
   fs: OutboxFs,
   fetchImpl?: typeof fetch,
+  logger?: Logger,
 ): Promise<BucketClient> {
   const { token } = await findToken(config.tokenFile);
   return new HubBucket({
@@ -52,7 +79,10 @@ export async function openHubBucket(
     token,
     fs,
     shardCacheDir: path.join(config.stateDir, 'xet-cache'),
+    xetWriter: config.xetWriter,
+    stateDir: config.stateDir,
     ...(fetchImpl ? { fetch: fetchImpl } : {}),
+    ...(logger ? { logger } : {}),
   });
 }
 
@@ -66,9 +96,23 @@ export class HubBucket implements BucketClient {
   readonly #known = new ChunkIndex();
   readonly #shardCache: ShardCache | undefined;
   #cacheLoaded: Promise<void> | undefined;
+  /** The writer in use for the rest of this run, and the check of the first upload of this start. */
+  readonly #writer: WriterState;
+  #readBackDone: boolean;
+  #stateSaved: Promise<void> | undefined;
 
   constructor(options: HubBucketOptions) {
     this.#o = options;
+    const setting = options.xetWriter ?? 'auto';
+    this.#writer = {
+      writer: setting === 'library' ? 'library' : 'own',
+      setting,
+      ...(setting === 'library' ? { reason: 'chosen with --xet-writer library' } : {}),
+      ...(setting === 'auto' ? { readBack: 'pending' as const } : {}),
+      at: new Date().toISOString(),
+      pid: process.pid,
+    };
+    this.#readBackDone = setting !== 'auto';
     this.#repo = { type: 'bucket', name: options.target.id };
     this.description = options.target.uri;
     this.#cas = new CasClient({ hubUrl: options.hubUrl, bucketId: options.target.id, uri: options.target.uri, token: options.token, fetch: options.fetch ?? fetch });
@@ -163,13 +207,123 @@ export class HubBucket implements BucketClient {
         if (cause === undefined) slice.push(s);
         else results.set(s.bucketPath, { bucketPath: s.bucketPath, ok: false, error: heldBack(s, cause) });
       }
-      for (const r of await this.#uploadGroup(slice, options, true)) {
+      for (const r of await this.#uploadCall(slice, options)) {
         results.set(r.bucketPath, r);
         const folder = byPath.get(r.bucketPath)?.folder;
         if (!r.ok && folder !== undefined && !failedFolders.has(folder.id)) failedFolders.set(folder.id, r.error);
       }
     }
     return sources.map((s) => results.get(s.bucketPath) as UploadResult);
+  }
+
+  /** Which writer is in use, and why (for tests and `doctor`). */
+  get writer(): Readonly<WriterState> {
+    return this.#writer;
+  }
+
+  /**
+   * One upload call through the writer in use. In auto mode a format refusal of the own writer's
+   * call switches to the library for the rest of the run and makes the call through it, and the
+   * first call of a start that lands is checked by reading one of its files back through the library.
+   */
+  async #uploadCall(group: readonly UploadSource[], options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void }): Promise<UploadResult[]> {
+    if (group.length === 0) return [];
+    if (this.#stateSaved === undefined) this.#persist();
+    try {
+      if (this.#writer.writer === 'library') return await this.#uploadLibrary(group, options);
+      let results: UploadResult[];
+      try {
+        results = await this.#uploadGroup(group, options, true);
+      } catch (error) {
+        if (!(error instanceof OwnWriterRefused)) throw error;
+        this.#switchToLibrary(error.message, 'warn');
+        return await this.#uploadLibrary(group, options);
+      }
+      if (!this.#readBackDone && (await this.#readBack(group, results)) === 'mismatch') return await this.#uploadLibrary(group, options);
+      return results;
+    } finally {
+      await this.#stateSaved; // what status shows is on disk before the call's outcome is recorded
+    }
+  }
+
+  /**
+   * Reads the smallest file of a call that landed back through the library's download path and
+   * compares sha256 with the local bytes. Inconclusive (network, file changed) checks wait for the next call.
+   */
+  async #readBack(group: readonly UploadSource[], results: readonly UploadResult[]): Promise<'ok' | 'mismatch' | 'inconclusive'> {
+    const landed = new Set(results.filter((r) => r.ok).map((r) => r.bucketPath));
+    const pick = group.filter((s) => landed.has(s.bucketPath) && s.sizeBytes > 0).sort((a, b) => a.sizeBytes - b.sizeBytes)[0];
+    if (!pick) return 'inconclusive';
+    let local: string;
+    try {
+      local = await sha256Of(pick.local ? this.#o.fs.openVerified(pick.local, pick.local.fingerprint) : once(pick.content ?? new Uint8Array()));
+    } catch {
+      return 'inconclusive';
+    }
+    let remote: string;
+    try {
+      remote = await sha256ThroughLibrary(this.#libraryTarget, pick.bucketPath);
+    } catch (error) {
+      const mapped = this.#mapError(error, `reading ${pick.bucketPath} back`);
+      if (mapped.code === 'HFO_NETWORK' || mapped.code === 'HFO_RATE_LIMITED' || mapped.code === 'HFO_UPLOAD_FAILED') return 'inconclusive';
+      remote = `unreadable (${mapped.message})`;
+    }
+    this.#readBackDone = true;
+    const ok = remote === local;
+    this.#writer.readBack = { ok, path: pick.bucketPath, at: new Date().toISOString() };
+    if (ok) {
+      this.#o.logger?.info({ remote: pick.bucketPath }, 'read back through @huggingface/hub: identical; the own Xet writer stays in use');
+      this.#persist();
+      return 'ok';
+    }
+    this.#switchToLibrary(
+      `${pick.bucketPath} did not read back identical through @huggingface/hub's download (sha256 ${remote}, local ${local}); ` +
+        "this call's files are uploaded again through @huggingface/hub",
+      'error',
+    );
+    return 'mismatch';
+  }
+
+  #switchToLibrary(reason: string, level: 'warn' | 'error'): void {
+    this.#writer.writer = 'library';
+    this.#writer.reason = reason;
+    this.#writer.at = new Date().toISOString();
+    this.#o.logger?.[level]({ xetWriter: 'library', reason }, "switching to @huggingface/hub's upload for the rest of this run");
+    this.#persist();
+  }
+
+  /** Records the writer state for `status` and `doctor`, one write after another (the last one wins). */
+  #persist(): void {
+    const dir = this.#o.stateDir;
+    if (!dir) return;
+    const snapshot = { ...this.#writer };
+    this.#stateSaved = (this.#stateSaved ?? Promise.resolve()).then(() =>
+      saveWriterState(dir, snapshot).catch((error: unknown) => {
+        this.#o.logger?.warn({ err: (error as Error).message }, 'could not record the Xet writer in use');
+      }),
+    );
+  }
+
+  get #libraryTarget(): LibraryTarget {
+    return { bucketId: this.#o.target.id, hubUrl: this.#o.hubUrl, token: this.#o.token, ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}) };
+  }
+
+  /** The call through @huggingface/hub's own upload: the whole call lands, or fails as one. */
+  async #uploadLibrary(group: readonly UploadSource[], options: { signal?: AbortSignal }): Promise<UploadResult[]> {
+    const files = group.map((s) => ({
+      path: s.bucketPath,
+      content: s.local
+        ? new SourceBlob(s.sizeBytes, () => this.#o.fs.openVerified(s.local as NonNullable<UploadSource['local']>, (s.local as NonNullable<UploadSource['local']>).fingerprint))
+        : new Blob([s.content ?? new Uint8Array()]),
+    }));
+    try {
+      await uploadThroughLibrary(this.#libraryTarget, files, options.signal);
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const mapped = this.#mapError(error, `uploading to ${this.#o.target.uri} through @huggingface/hub`);
+      return group.map((s) => ({ bucketPath: s.bucketPath, ok: false, error: mapped }));
+    }
+    return group.map((s) => ({ bucketPath: s.bucketPath, ok: true }));
   }
 
   async #uploadGroup(
@@ -204,6 +358,7 @@ export class HubBucket implements BucketClient {
     const failed = new Map<string, OutboxError>();
     const added: Array<{ path: string; xetHash: string }> = [];
     let batchFailures: Map<string, string>;
+    let batching = false;
     try {
       for (const s of group) {
         signal?.throwIfAborted();
@@ -232,6 +387,7 @@ export class HubBucket implements BucketClient {
         if (cause !== undefined && !failed.has(s.bucketPath)) failed.set(s.bucketPath, heldBack(s, cause));
       }
       const register = added.filter((a) => !failed.has(a.path));
+      batching = true;
       batchFailures = register.length > 0 ? await this.#cas.addFiles(register, signal) : new Map<string, string>();
       if (large) {
         // Keep what this call stored for the next ones (and the next run): a checkpoint series dedups step to step.
@@ -247,6 +403,9 @@ export class HubBucket implements BucketClient {
         this.#known.clear();
         await this.#shardCache?.clear().catch(() => undefined);
         return this.#uploadGroup(group, options, false);
+      }
+      if (this.#writer.setting === 'auto' && isFormatRefusal(error)) {
+        throw new OwnWriterRefused(batching ? 'batch' : (writer.failedAt ?? 'upload'), error as OutboxError);
       }
       const mapped = this.#mapError(error, `uploading to ${this.#o.target.uri}`);
       return group.map((s) => ({ bucketPath: s.bucketPath, ok: false, error: failed.get(s.bucketPath) ?? mapped }));

@@ -18,6 +18,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { findToken } from '../adapters/hub-token.js';
 import { LocalFolderBucket } from '../adapters/local-bucket.js';
+import { describeWriterState, readWriterState } from '../adapters/xet/library-writer.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { loadConfig } from '../config/load.js';
 import type { Config, RawSettings } from '../config/parse.js';
@@ -32,7 +33,7 @@ import { stateIdentity } from './context.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
-export type CheckName = 'config' | 'token' | 'token-owner' | 'bucket' | 'outbox' | 'filesystem' | 'inotify' | 'disk' | 'state';
+export type CheckName = 'config' | 'token' | 'token-owner' | 'bucket' | 'xet-writer' | 'outbox' | 'filesystem' | 'inotify' | 'disk' | 'state';
 
 export interface CheckResult {
   check: CheckName;
@@ -118,6 +119,7 @@ export async function runDoctor(ctx: CommandContext, options: DoctorOptions): Pr
         }),
       );
     }
+    add(checkXetWriter(config));
   } else {
     add({ check: 'token', status: 'ok', detail: 'not needed for a local-folder bucket' });
     const root = config.bucket.root;
@@ -332,6 +334,18 @@ async function checkDisk(stateDir: string): Promise<CheckResult> {
   if (free < DISK_FAIL_BYTES) return { check: 'disk', status: 'fail', detail: `${detail}: below ${formatBytes(DISK_FAIL_BYTES)}, the database may stop accepting writes; free some space` };
   if (free < DISK_WARN_BYTES) return { check: 'disk', status: 'warn', detail: `${detail}: below ${formatBytes(DISK_WARN_BYTES)}; free some space` };
   return { check: 'disk', status: 'ok', detail };
+}
+
+/** The setting, and what the last run recorded: a switch to the library writer is worth a look. */
+function checkXetWriter(config: Config): CheckResult {
+  const recorded = readWriterState(config.stateDir);
+  if (!recorded) return { check: 'xet-writer', status: 'ok', detail: `setting ${config.xetWriter}; no upload recorded yet` };
+  const line = describeWriterState(recorded);
+  if (recorded.writer === 'library' && recorded.setting === 'auto') {
+    return { check: 'xet-writer', status: 'warn', detail: `${line}. Uploads work; please report this with the log lines around the switch` };
+  }
+  if (recorded.readBack !== undefined && recorded.readBack !== 'pending' && !recorded.readBack.ok) return { check: 'xet-writer', status: 'warn', detail: line };
+  return { check: 'xet-writer', status: 'ok', detail: `setting ${config.xetWriter}; last run: ${line}` };
 }
 
 function checkState(config: Config): CheckResult {

@@ -5,6 +5,7 @@ import { lineWriter } from '../core/terminal-text.js';
 import { formatBytes } from '../core/format.js';
 import { ARTIFACT_STATES, type ArtifactState } from '../core/types.js';
 import { STATE_FILE, StateStore, type FileRecord } from '../state/store.js';
+import { describeWriterState, readWriterState, type WriterState } from '../adapters/xet/library-writer.js';
 import type { CommandContext } from './context.js';
 import { stateIdentity } from './context.js';
 import { findStateFor, listStateDirs, type FoundState } from './state-finder.js';
@@ -36,6 +37,8 @@ export interface StatusReport {
   /** What the running process knows of the Hub: an outage (breaker open) and the last network errors. */
   hub: { unreachableSince?: string; nextProbeAt?: string; lastNetworkErrors: Array<{ at: string; error: string }> };
   announcements: Array<{ source: string; target: string; state: string; message?: string; reason?: string }>;
+  /** Which Xet writer the last run of an hf:// bucket used, and why (absent before the first upload). */
+  xetWriter?: WriterState;
 }
 
 const THROUGHPUT_WINDOW_MS = 60_000;
@@ -59,7 +62,9 @@ export function buildStatus(ctx: CommandContext, state: StateStore | undefined, 
   const uploaded = records.filter((r) => r.uploadedAt !== undefined).sort((a, b) => (b.uploadedAt ?? 0) - (a.uploadedAt ?? 0));
   const recent = uploaded.filter((r) => (r.uploadedAt ?? 0) >= now - THROUGHPUT_WINDOW_MS);
   const last = uploaded[0];
+  const xetWriter = config.bucket.kind === 'hf' ? readWriterState(config.stateDir) : undefined;
   return {
+    ...(xetWriter ? { xetWriter } : {}),
     agentId: config.agentId,
     outbox: config.outbox,
     bucket: config.bucket.uri,
@@ -184,6 +189,7 @@ export async function runStatus(ctx: CommandContext, options: { json: boolean; o
     say(`${ARTIFACT_STATES.map((s) => `${s} ${report.counts[s]}`).join(' · ')}\n`);
     say(`pending ${formatBytes(report.bytesPending)} · throughput ${formatBytes(report.throughputBytesPerSecond)}/s (last minute)\n`);
     if (report.lastSuccess) say(`last upload ${report.lastSuccess.at}: ${report.lastSuccess.remote}\n`);
+    if (report.xetWriter) say(`${describeWriterState(report.xetWriter)}\n`);
     for (const u of report.uploading) {
       say(`uploading ${u.remote}: ${u.percent}% of ${formatBytes(u.bytesTotal)} at ${formatBytes(u.bytesPerSecond)}/s\n`);
     }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closest, distance } from 'fastest-levenshtein';
 import * as v from 'valibot';
-import { FALLBACK_AGENT_ID, LOG_LEVELS, WATCH_MODES, OPTIONS, envName, flagName, type OptionName, type OptionSpec } from './schema.js';
+import { FALLBACK_AGENT_ID, LOG_LEVELS, WATCH_MODES, XET_WRITERS, OPTIONS, envName, flagName, type OptionName, type OptionSpec } from './schema.js';
 
 export type BucketTarget =
   | { kind: 'local'; root: string; uri: string }
@@ -32,6 +32,7 @@ export interface Config {
   rescanIntervalMs: number;
   shutdownGraceMs: number;
   watchMode: (typeof WATCH_MODES)[number];
+  xetWriter: (typeof XET_WRITERS)[number];
   pollIntervalMs: number;
   watchConfig: boolean;
   maxRequestsPerSecond: number;
@@ -119,6 +120,7 @@ export function parseConfig(input: ParseInput): ParseResult {
     rescanIntervalMs: values.rescanIntervalMs as number,
     shutdownGraceMs: values.shutdownGraceMs as number,
     watchMode: values.watchMode as Config['watchMode'],
+    xetWriter: values.xetWriter as Config['xetWriter'],
     pollIntervalMs: values.pollIntervalMs as number,
     watchConfig: values.watchConfig as boolean,
     maxRequestsPerSecond: values.maxRequestsPerSecond as number,

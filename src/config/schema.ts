@@ -9,6 +9,7 @@ import { AGENT_ID_EXPECTED, AGENT_ID_PATTERN } from '../conventions/agent-id.js'
 export { AGENT_ID_PATTERN };
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const WATCH_MODES = ['auto', 'events', 'poll'] as const;
+export const XET_WRITERS = ['auto', 'own', 'library'] as const;
 
 /** Used only for a local-folder bucket when no id was given, with a warning. */
 export const FALLBACK_AGENT_ID = 'agent-local';
@@ -139,6 +140,13 @@ export const OPTIONS = {
     description: 'Most HTTP requests to the Hub started in any 1-second window, retries included (0: no limit; 429s are always honoured).',
     defaultText: '0',
     schema: v.optional(wholeNumber(0, 100_000), 0),
+  },
+  xetWriter: {
+    kind: 'string',
+    description:
+      "Who writes Xet uploads to an hf:// bucket: own (hf-outbox's writer), library (@huggingface/hub's upload), or auto: own, switching to library for the rest of the run when the Hub refuses the own writer's format or the first upload of a start does not read back identical.",
+    defaultText: 'auto',
+    schema: v.optional(v.picklist(XET_WRITERS, `expected one of ${XET_WRITERS.join(', ')}`), 'auto'),
   },
   maxUploadBytesPerSecond: {
     kind: 'integer',

@@ -29,11 +29,12 @@ export class FaultSet {
    * Every latency rule that fires adds up; the first status/rate-limit/drop rule that fires decides
    * the answer. Only rules that fire use up one of their `times`.
    */
-  decide(endpoint: EndpointName): FaultDecision {
+  decide(endpoint: EndpointName, body?: Buffer): FaultDecision {
     const decision: FaultDecision = { latencyMs: 0 };
     for (const active of this.rules) {
       const { rule } = active;
       if (rule.endpoint !== '*' && rule.endpoint !== endpoint) continue;
+      if (rule.shardFooter !== undefined && (endpoint !== 'shard' || shardFooter(body) !== rule.shardFooter)) continue;
       if (active.remaining <= 0) continue;
       if (rule.kind !== 'latency' && decision.terminal) continue;
       if (Math.random() >= (rule.probability ?? 1)) continue;
@@ -44,6 +45,12 @@ export class FaultSet {
     this.rules = this.rules.filter((active) => active.remaining > 0);
     return decision;
   }
+}
+
+/** Whether a shard body's header declares a footer (u64 footer size at offset 40). */
+function shardFooter(body: Buffer | undefined): 'absent' | 'present' | undefined {
+  if (!body || body.length < 48) return undefined;
+  return body.readBigUInt64LE(40) === 0n ? 'absent' : 'present';
 }
 
 /**

@@ -54,8 +54,16 @@ export class Exchange {
     return Array.isArray(value) ? value.join(', ') : value;
   }
 
+  /** Set by a 'corrupt' fault: the body goes out with its middle byte flipped. */
+  corrupt = false;
+
   send(status: number, headers: Record<string, string | number>, body?: Buffer | string): void {
     if (this.res.headersSent || this.res.destroyed) return;
+    if (this.corrupt && body !== undefined && body.length > 0) {
+      const copy = Buffer.from(body);
+      copy[copy.length >> 1] = (copy[copy.length >> 1] ?? 0) ^ 0xff;
+      body = copy;
+    }
     this.res.writeHead(status, headers);
     this.res.end(this.req.method === 'HEAD' ? undefined : body);
   }

@@ -89,13 +89,14 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
     }
 
     for (const gate of holds) if (gate.endpoint === route.endpoint) await gate.wait();
-    const fault = faults.decide(route.endpoint);
+    const fault = faults.decide(route.endpoint, ex.body);
     if (fault.latencyMs > 0) await sleep(fault.latencyMs);
     if (fault.terminal?.kind === 'drop') {
       req.socket.destroy();
       return;
     }
-    if (fault.terminal) {
+    if (fault.terminal?.kind === 'corrupt') ex.corrupt = true;
+    else if (fault.terminal) {
       faultResponse(ex, fault.terminal);
       return;
     }

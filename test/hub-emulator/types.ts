@@ -47,7 +47,16 @@ export interface HubEmulatorOptions {
 
 export interface FaultRule {
   endpoint: EndpointName | '*';
-  kind: 'status' | 'rate-limit' | 'latency' | 'drop';
+  /**
+   * 'corrupt': the real answer is sent with one byte of its body flipped (the middle one), as a Hub
+   * that stored or serves different bytes would (use on 'xorb-read' to fail a read-back check).
+   */
+  kind: 'status' | 'rate-limit' | 'latency' | 'drop' | 'corrupt';
+  /**
+   * Only shard uploads whose header says they carry a footer ('present', as @huggingface/hub sends
+   * them) or not ('absent', as hf-outbox's own writer and xet-core send them).
+   */
+  shardFooter?: 'absent' | 'present';
   /** For 'status', e.g. 500 or 503. Default 500. */
   status?: number;
   /** For 'rate-limit': 429 with Retry-After and RateLimit headers. Default 1. */

@@ -13,6 +13,7 @@ import { runDoctor, runDoctorCommand, type CheckResult, type DoctorOptions } fro
 import { loadContext, stateIdentity } from '../../src/cli/context.js';
 import type { RawSettings } from '../../src/config/parse.js';
 import { classifyFsType } from '../../src/pipeline/fs-type.js';
+import { saveWriterState } from '../../src/adapters/xet/library-writer.js';
 import { MIGRATIONS } from '../../src/state/migrations.js';
 import { STATE_FILE, StateStore } from '../../src/state/store.js';
 import { READ_TOKEN, WRITE_TOKEN, startEmulator, writeTokenFile } from '../helpers/hub.js';
@@ -252,7 +253,8 @@ describe('hf-outbox doctor on an hf:// bucket (Hub emulator)', () => {
     const t = await hubSetup();
     const r = await doctor(t.flags);
     expect(r.code, r.text).toBe(0);
-    expect(r.checks.map((c) => c.check)).toEqual(['config', 'token', 'token-owner', 'bucket', 'outbox', 'filesystem', 'inotify', 'disk', 'state']);
+    expect(r.checks.map((c) => c.check)).toEqual(['config', 'token', 'token-owner', 'bucket', 'xet-writer', 'outbox', 'filesystem', 'inotify', 'disk', 'state']);
+    expect(r.get('xet-writer')).toEqual({ check: 'xet-writer', status: 'ok', detail: 'setting auto; no upload recorded yet' });
     expect(r.get('token')).toEqual({ check: 'token', status: 'ok', detail: `found in ${t.tokenFile}` });
     expect(r.get('token-owner')).toEqual({ check: 'token-owner', status: 'ok', detail: 'token "emulator token" belongs to user emulator-user, role write' });
     expect(r.get('bucket')).toEqual({ check: 'bucket', status: 'ok', detail: 'hf://buckets/team/shared exists and accepts writes' });
@@ -309,5 +311,18 @@ describe('hf-outbox doctor on an hf:// bucket (Hub emulator)', () => {
     const bad = await doctor({ ...t.flags, hubUrl: rejecting.url });
     expect(bad.get('token-owner')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/does not accept this token \(HTTP 401\)/) as unknown });
     expect(bad.code).toBe(1);
+  });
+
+  it('warns when the last run switched to the library Xet writer, and says why', async () => {
+    const t = await hubSetup();
+    await saveWriterState(t.flags.stateDir as string, {
+      writer: 'library',
+      setting: 'auto',
+      reason: "the Hub refused the own Xet writer's shard: HTTP 400",
+      at: '2026-12-01T23:00:00.000Z',
+      pid: 4242,
+    });
+    const r = await doctor(t.flags);
+    expect(r.get('xet-writer')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/@huggingface\/hub \(setting auto, since 2026-12-01T23:00:00.000Z, pid 4242\): the Hub refused the own Xet writer's shard: HTTP 400/u) });
   });
 });
