@@ -38,7 +38,7 @@ async function expectLanded(emu: HubEmulator, bucketPath: string, content: Uint8
 
 describe('own Xet writer against a Hub that changes under it', () => {
   it("uses a dedup answer only until its shard_key_expiry, then asks again", async () => {
-    const emu = await startEmulator({ dedupKeyTtlSeconds: 2 });
+    const emu = await startEmulator({ dedupKeyTtlSeconds: 6 });
     const content = randomBytes(3 * MiB);
     emu.seedFile(BUCKET, 'elsewhere/model.bin', content);
     const bucket = bucketOn(emu);
@@ -50,7 +50,7 @@ describe('own Xet writer against a Hub that changes under it', () => {
     emu.resetCounters();
     await bucket.upload([bytes('artifacts/data/b_agent-01.bin', content)]);
     expect(emu.counters().requests['dedup'] ?? 0).toBe(0);
-    await sleep(3500);
+    await sleep(7500);
     emu.resetCounters();
     await bucket.upload([bytes('artifacts/data/c_agent-01.bin', content)]);
     expect(emu.counters().requests['dedup']).toBe(1);
