@@ -60,7 +60,7 @@ describe('a training run publishes each checkpoint with its own post', () => {
     await mkdir(runDir, { recursive: true });
     await writeFile(path.join(t.outbox, 'checkpoints/run1.note.md'), '---\ntitle: Qwen LoRA r16 on GSM8K\ntags: [lora]\n---\nCoT prompts, lr 5e-5.\n');
     const d = new Daemon(['watch', ...t.args()]);
-    await d.waitForLog((l) => /watching/.test(l.msg));
+    await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
 
     const writer = new TrainerWriter({ runDir, saveTotalLimit: 2 });
     const written: WrittenCheckpoint[] = [];

@@ -58,7 +58,7 @@ describe('hf-outbox on an hf:// bucket (Hub emulator)', () => {
   it('watch publishes files as they are dropped and stops cleanly on SIGTERM', async () => {
     const t = await setup();
     const d = new Daemon(['watch', ...t.args()], { env: cleanEnv() });
-    await d.waitForLog((l) => /watching/.test(l.msg));
+    await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     const bytes = randomBytes(64 * 1024);
     await writeTree(t.outbox, { 'results/eval.json': '{"experiment":"e","score":1}', 'data/sample.bin': bytes });
     await d.waitForLog((l) => l.msg === 'uploaded' && l['local'] === 'data/sample.bin');

@@ -220,7 +220,7 @@ describe('hf-outbox watch on a local-folder bucket', () => {
     const t = setup();
     // The settle time is 30 times the gap between writes, so a loaded machine pausing the writer does not split it.
     const d = new Daemon(['watch', ...t.args, '--settle-ms', '3000']);
-    await d.waitForLog((l) => /watching/.test(l.msg));
+    await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     const file = path.join(t.outbox, 'data', 'slow.bin');
     const pieces: Buffer[] = [];
     for (let i = 0; i < 50; i++) {
@@ -240,7 +240,7 @@ describe('hf-outbox watch on a local-folder bucket', () => {
   it('uploads a file written as x.tmp then renamed to x under the final name only', async () => {
     const t = setup();
     const d = new Daemon(['watch', ...t.args, '--settle-ms', '300']);
-    await d.waitForLog((l) => /watching/.test(l.msg));
+    await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     const tmp = path.join(t.outbox, 'results', 'eval.json.tmp');
     await writeFile(tmp, '{"experiment":"e","score":0.5}');
     await rename(tmp, path.join(t.outbox, 'results', 'eval.json'));
@@ -253,7 +253,7 @@ describe('hf-outbox watch on a local-folder bucket', () => {
     const t = setup();
     // The settle time is 8 times the gap between writes, so a loaded machine pausing the writer does not split the folder.
     const d = new Daemon(['watch', ...t.args, '--settle-ms', '2500']);
-    await d.waitForLog((l) => /watching/.test(l.msg));
+    await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     const dir = path.join(t.outbox, 'checkpoints', 'step_100');
     const files: Record<string, Buffer> = {};
     for (const name of ['model.safetensors', 'optimizer.pt', 'config.json']) {

@@ -54,7 +54,7 @@ describe('hf-outbox status', () => {
     // as the status polls take, however slow or fast the machine (a rate cap alone raced them).
     const xorbs = emu.hold('xorb');
     const d = new Daemon(['watch', ...args]);
-    await d.waitForLog((l) => /watching/.test(l.msg));
+    await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     const bytes = randomBytes(40 * 1024 * 1024);
     await writeTree(outbox, { 'data/big.bin': bytes });
     await xorbs.arrived();

@@ -101,7 +101,7 @@ describe('durability', () => {
   it('the Hub down for 60 s: probes stay bounded, the queue resumes alone, everything lands', async () => {
     const t = await setup();
     const d = new Daemon(['watch', ...t.args()]);
-    await d.waitForLog((l) => /watching/.test(l.msg));
+    await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     await t.emu.stopListening();
     const downAt = Date.now();
     const expected = await dropFiles(t.outbox, 20, 0, 0);
@@ -121,7 +121,7 @@ describe('durability', () => {
     const first = randomBytes(30 * 1024 * 1024);
     const final = randomBytes(30 * 1024 * 1024);
     const d = new Daemon(['watch', ...t.args(['--max-upload-bytes-per-second', String(8 * 1024 * 1024)])]);
-    await d.waitForLog((l) => /watching/.test(l.msg));
+    await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     const file = path.join(t.outbox, 'data', 'model.bin');
     await writeFile(file, first);
     await waitFor(() => t.emu.counters().bytesReceived > 4 * 1024 * 1024, 30_000, 'the upload to be under way');

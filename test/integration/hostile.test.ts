@@ -173,7 +173,7 @@ describe('hostile and odd input', () => {
   it('a file deleted before upload, and a folder replaced by a file, do not stop the daemon', async () => {
     const t = local();
     const d = new Daemon(['watch', ...t.args.slice(0, -2), '--settle-ms', '1500']);
-    await d.waitForLog((l) => /watching/.test(l.msg));
+    await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     await writeTree(t.outbox, { 'data/gone.bin': randomBytes(1000), 'checkpoints/ck/a.bin': randomBytes(1000) });
     await new Promise((r) => setTimeout(r, 300));
     await rm(path.join(t.outbox, 'data/gone.bin'));

@@ -46,7 +46,7 @@ describe('lifecycle', () => {
     const base = `outbox: ${outbox}\nbucket: ${bucket}\nstate-dir: ${path.join(root, 'state')}\nagent-id: agent-01\nsettle-ms: 100\nwatch-config: false\n`;
     await writeFile(configFile, base);
     const d = new Daemon(['watch', '--config', configFile]);
-    await d.waitForLog((l) => /watching/.test(l.msg));
+    await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     await writeFile(configFile, `${base}concurrency: lots\n`);
     d.child.kill('SIGHUP');
     await d.waitForLog((l) => /SIGHUP: the new configuration is invalid; still running on the previous one/.test(l.msg));
@@ -117,7 +117,7 @@ describe('observability', () => {
     const root = tmpDir();
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     const d = new Daemon(['watch', '--outbox', outboxIn(root), '--bucket', path.join(root, 'bucket'), '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--settle-ms', '0', '--metrics-port', String(port)]);
-    await d.waitForLog((l) => /watching/.test(l.msg));
+    await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);
     await writeTree(path.join(root, 'outbox'), { 'scripts/a.py': 'print(1)\n' });

@@ -47,7 +47,7 @@ describe('status tells the truth', () => {
   it('while the Hub is down: "Hub unreachable since …, next probe in …" and the last network errors', async () => {
     const t = await hubWorkspace();
     const d = new Daemon(['watch', ...t.args()]);
-    await d.waitForLog((l) => /watching/.test(l.msg));
+    await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     await t.emu.stopListening();
     await writeTree(t.outbox, { 'scripts/a.py': 'print(1)' });
     let seen: Status | undefined;

@@ -179,7 +179,7 @@ describe('hf-outbox watch publishes a Trainer run to an hf:// bucket', () => {
     // settle-ms 300 is a tenth of the writer's pause; unit-settle-ms keeps a folder of unknown layout back as long.
     const d = new Daemon(['watch', ...t.args(['--settle-ms', '300', '--unit-settle-ms', '20000'])], { env: cleanEnv() });
     try {
-      await d.waitForLog((l) => /watching/.test(l.msg));
+      await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
       await writer.save(100, { staging: true }); // transformers 4.36–4.37: tmp-checkpoint-100, renamed when done
       await writer.save(200, { modelBytes: 17 * 1024 * 1024 }); // a weights file large enough for a call of its own, before
       await writer.save(300, { shards: 3 });

@@ -47,7 +47,7 @@ describe('verify against the bucket', () => {
     expect((await runCli(['sync', ...t.args])).code).toBe(0);
     await rm(path.join(t.bucket, B));
     const fresh = new Daemon(['watch', ...t.args]);
-    await fresh.waitForLog((l) => /watching/.test(l.msg));
+    await fresh.waitForLog((l) => /^watching the outbox/.test(l.msg));
     expect(await fresh.stop()).toBe(0);
     expect(fresh.logs.some((l) => /^verify:/.test(l.msg))).toBe(false);
     // As if that sync ran two hours ago: older than the 1 h rescan interval.
