@@ -9,11 +9,11 @@ import type { Logger } from '../log.js';
 import type { Config } from './parse.js';
 
 /** Settings a running daemon takes at once (its stages read them at each use). */
-export const LIVE_SETTINGS = ['settleMs', 'settleTimeoutMs', 'ignore', 'autoAnnounce', 'rescanIntervalMs', 'shutdownGraceMs', 'logLevel'] as const;
+export const LIVE_SETTINGS = ['settleMs', 'unitSettleMs', 'settleTimeoutMs', 'ignore', 'autoAnnounce', 'rescanIntervalMs', 'shutdownGraceMs', 'logLevel'] as const;
 /** Settings that take effect only after a restart. */
 export const RESTART_SETTINGS = [
   'outbox', 'bucket', 'agentId', 'stateDir', 'hubUrl', 'tokenFile', 'unitCategories', 'categories', 'concurrency',
-  'maxRequestsPerSecond', 'maxUploadBytesPerSecond', 'createBucket', 'watchMode', 'pollIntervalMs', 'watchConfig',
+  'maxRequestsPerSecond', 'maxUploadBytesPerSecond', 'createBucket', 'watchMode', 'pollIntervalMs', 'watchConfig', 'xetWriter', 'metricsPort',
 ] as const;
 
 export interface ReloadPlan {

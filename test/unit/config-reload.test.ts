@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Config, type RawSettings } from '../../src/config/parse.js';
-import { planReload, reloadConfig } from '../../src/config/reload.js';
+import { LIVE_SETTINGS, RESTART_SETTINGS, planReload, reloadConfig } from '../../src/config/reload.js';
 import { createLogger } from '../../src/log.js';
 
 function config(flags: RawSettings = {}): Config {
@@ -10,6 +10,15 @@ function config(flags: RawSettings = {}): Config {
 }
 
 describe('configuration reload', () => {
+  it('knows of every setting whether a reload applies it or it waits for a restart (none is silently ignored)', () => {
+    const meta = new Set(['configFile', 'outboxSource']);
+    const settings = Object.keys(config()).filter((k) => !meta.has(k)).sort();
+    const known = [...LIVE_SETTINGS, ...RESTART_SETTINGS] as string[];
+    expect(new Set(known).size).toBe(known.length);
+    expect([...known].sort()).toEqual(settings);
+  });
+
+
   it('applies live settings at once and names those that need a restart, keeping their running values', () => {
     const current = config();
     const plan = planReload(current, config({ settleMs: 5000, ignore: ['*.tmpl'], concurrency: 8, createBucket: true }));
