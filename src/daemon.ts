@@ -222,10 +222,10 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     return { applied, needRestart };
   }
 
-
-  /** Creates the outbox layout, checks the bucket, and requeues uploads a crash cut off. */
+  /** When the start-up lists the bucket and sends again what it lacks (see OutboxOptions.verify). */
   readonly #verify: OutboxOptions['verify'];
 
+  /** Creates the outbox layout, checks the bucket, and requeues uploads a crash cut off. */
   async prepare(): Promise<void> {
     await createLayout(this.config, this.#log);
     await this.#deps.bucket.check({ create: this.config.createBucket });
