@@ -124,6 +124,10 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
     if (server) return;
     // No request timeout: a slow 64 MiB xorb upload must never be cut off.
     const next = createServer({ requestTimeout: 0 }, (req, res) => void handle(req, res));
+    // Idle keep-alive sockets stay open far longer than a test waits between requests: with Node's
+    // 5 s default, a client on a loaded machine could reuse a socket the emulator was closing at
+    // that instant and get ECONNRESET mid-upload (seen once in a suite run under load).
+    next.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
       next.once('error', reject);
       next.listen(port, host, () => {
