@@ -4,6 +4,7 @@ import { uploadFiles } from '@huggingface/hub';
 import { describe, expect, it } from 'vitest';
 import { EMPTY_FILE_XET_HASH, matchXetHash, xetHashOf } from '../../src/hash/xet-hash.js';
 import { WRITE_TOKEN, startEmulator } from '../helpers/hub.js';
+import { triggeringData } from '../fixtures/xet-core-chunking-vectors.js';
 
 function inPieces(bytes: Buffer, piece: number): Readable {
   const parts: Buffer[] = [];
@@ -14,7 +15,9 @@ function inPieces(bytes: Buffer, piece: number): Readable {
 describe('local Xet hash', () => {
   it("equals the xetHash the Hub lists for bytes the hf CLI's rule cut, however the stream is cut", async () => {
     const emu = await startEmulator();
-    const files = { 'a.bin': randomBytes(3 * 1024 * 1024 + 17), 'b.txt': Buffer.from('hello') };
+    // It starts with xet-core's triggering pattern, which the legacy rule cuts under 8 KiB: the two
+    // rules then always differ (on random bytes alone they can agree, about 2% of the time for 3 MiB).
+    const files = { 'a.bin': Buffer.concat([triggeringData(65536, 1), randomBytes(3 * 1024 * 1024 + 17)]), 'b.txt': Buffer.from('hello') };
     for (const [path, bytes] of Object.entries(files)) emu.seedFile('team/shared', path, bytes);
     for (const [path, bytes] of Object.entries(files)) {
       const listed = emu.fileInfo('team/shared', path)?.xetHash;
@@ -28,7 +31,9 @@ describe('local Xet hash', () => {
 
   it('recognises files @huggingface/hub uploaded under the legacy rule (a different hash for the same bytes)', async () => {
     const emu = await startEmulator();
-    const files = { 'a.bin': randomBytes(3 * 1024 * 1024 + 17), 'b.txt': Buffer.from('hello'), 'e.txt': Buffer.alloc(0) };
+    // It starts with xet-core's triggering pattern, which the legacy rule cuts under 8 KiB: the two
+    // rules then always differ (on random bytes alone they can agree, about 2% of the time for 3 MiB).
+    const files = { 'a.bin': Buffer.concat([triggeringData(65536, 1), randomBytes(3 * 1024 * 1024 + 17)]), 'b.txt': Buffer.from('hello'), 'e.txt': Buffer.alloc(0) };
     await uploadFiles({
       repo: { type: 'bucket', name: 'team/shared' },
       files: Object.entries(files).map(([path, bytes]) => ({ path, content: new Blob([bytes]) })),
