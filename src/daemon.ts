@@ -14,10 +14,10 @@ import { Announcer } from './pipeline/announce.js';
 import { compileRules, mapPath, type CompiledRules } from './pipeline/naming.js';
 import { createLayout } from './pipeline/layout.js';
 import { verifyDelivered, verifyDue } from './pipeline/verify.js';
-import { createBatchQueue, type BatchQueue } from './pipeline/queue.js';
-import { LARGE_FILE_BYTES, UploadStage, type UploadJob, type UploadedEvent } from './pipeline/upload.js';
+import { createUploadQueue, type UploadQueue } from './pipeline/queue.js';
+import { UploadStage, type UploadedEvent } from './pipeline/upload.js';
 import { readUnit, scanOutbox } from './pipeline/scan.js';
-import { BACKLOG_BATCHES_AHEAD, categoryPriority, createBacklog, type Backlog } from './pipeline/backlog.js';
+import { backlogHighWater, createBacklog, type Backlog } from './pipeline/backlog.js';
 import { createSettler, type Settler } from './pipeline/settle.js';
 import type { FsTypeInfo } from './pipeline/fs-type.js';
 import { pollOutbox } from './pipeline/poll.js';
@@ -62,11 +62,6 @@ export interface OutboxEvents {
   unsettled: [{ unitPath: string; changingForMs: number; waitingFor?: string }];
 }
 
-/** Files per upload call unless the bucket says otherwise. */
-const MAX_BATCH_FILES = 100;
-/** Files settling within this long of each other share an upload call (at most the max after the first). */
-const BATCH_LINGER_MS = 100;
-const BATCH_MAX_LINGER_MS = 1_000;
 /** Settle checks (stats of a unit) in flight at once. */
 const SNAPSHOT_CONCURRENCY = 64;
 
@@ -75,7 +70,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   #rules: CompiledRules;
   readonly #deps: OutboxDeps;
   readonly #settler: Settler;
-  readonly #queue: BatchQueue<UploadJob>;
+  readonly #queue: UploadQueue;
   readonly #abort = new AbortController();
   readonly #retries: Retries;
   readonly #intake: WatchIntake;
@@ -149,30 +144,22 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       },
       onError: (unitPath, error) => deps.logger.error({ unit: unitPath, err: error }, 'cannot read artifact'),
     });
-    const maxBatchItems = deps.bucket.maxFilesPerCall ?? MAX_BATCH_FILES;
-    this.#backlog = createBacklog({
-      highWater: BACKLOG_BATCHES_AHEAD * Math.max(maxBatchItems, MAX_BATCH_FILES),
-      ahead: () => this.#settler.count() + this.#queue.waiting(),
-      isNote: (unitPath) => mapPath(unitPath, this.rules).kind === 'note',
-      release: (unitPath) => this.#settler.touch(unitPath, { changed: false }),
-    });
-    this.#queue = createBatchQueue<UploadJob>({
+    this.#queue = createUploadQueue({
       clock: deps.clock,
       concurrency: config.concurrency,
-      lingerMs: BATCH_LINGER_MS,
-      maxLingerMs: BATCH_MAX_LINGER_MS,
-      maxBatchItems,
-      maxBatchBytes: LARGE_FILE_BYTES,
-      key: (job) => job.file.localPath,
-      sizeBytes: (job) => job.file.sizeBytes,
-      priority: (job) => categoryPriority(job.file.localPath),
-      group: (job) => (job.unitBucketPath === undefined ? undefined : job.file.unitPath),
+      maxFilesPerCall: deps.bucket.maxFilesPerCall,
       run: (batch) => {
         // The batch just left the queue: make room for more of the backlog while it uploads.
         this.#backlog.feed();
         return this.#uploader.run(batch);
       },
       onError: (error, batch) => this.#retries.batchError(error, batch),
+    });
+    this.#backlog = createBacklog({
+      highWater: backlogHighWater(this.#queue.batchFiles),
+      ahead: () => this.#settler.count() + this.#queue.waiting(),
+      isNote: (unitPath) => mapPath(unitPath, this.rules).kind === 'note',
+      release: (unitPath) => this.#settler.touch(unitPath, { changed: false }),
     });
     this.#retries = createRetries({
       ...deps,

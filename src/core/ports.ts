@@ -73,10 +73,13 @@ export interface RemoteEntry {
   uploadedAt?: string;
 }
 
+/** Files per upload call of a bucket that names no limit of its own (`BucketClient.maxFilesPerCall`). */
+export const DEFAULT_FILES_PER_CALL = 100;
+
 export interface BucketClient {
   /** Human-readable identity for logs (`hf://buckets/o/n`, `file:///…`); never holds a secret. */
   readonly description: string;
-  /** Most files one upload call should carry (the daemon batches up to this many; default 100). */
+  /** Most files one upload call should carry (the daemon batches up to this many; default DEFAULT_FILES_PER_CALL). */
   readonly maxFilesPerCall?: number;
   /** Checks the bucket exists and is writable (creating it when asked); throws a fatal OutboxError otherwise. */
   check(options: { create: boolean }): Promise<void>;

@@ -5,6 +5,7 @@
  * checks and queued jobs (each pending check held ~5 KB: a stat in flight and its promises).
  * Released highest priority first: notes, results, scripts, then the rest, heavy categories last.
  */
+import { DEFAULT_FILES_PER_CALL } from '../core/ports.js';
 
 /** Categories announced and used first: cheap, and what other agents wait for. */
 const CATEGORY_PRIORITY: Record<string, number> = { results: 0, scripts: 1 };
@@ -15,6 +16,15 @@ const HEAVY_CATEGORIES = new Set(['checkpoints', 'data']);
 const NOTE_PRIORITY = -1;
 /** The backlog keeps this many upload calls' worth of units in the settle stage and the queue. */
 export const BACKLOG_BATCHES_AHEAD = 4;
+
+/**
+ * Units let ahead of the backlog for a queue sending `batchFiles` files per call: a few calls'
+ * worth, never fewer than for calls of the default size (a bucket taking small calls still keeps
+ * the settle stage busy).
+ */
+export function backlogHighWater(batchFiles: number): number {
+  return BACKLOG_BATCHES_AHEAD * Math.max(batchFiles, DEFAULT_FILES_PER_CALL);
+}
 
 /** The priority class (lower first) of everything under a path's category (its first segment). */
 export function categoryPriority(relPath: string): number {

@@ -6,7 +6,13 @@
  * A short linger (debounced, capped) lets files that settle a few milliseconds apart meet in one call.
  */
 import PQueue from 'p-queue';
-import type { Clock } from '../core/ports.js';
+import { DEFAULT_FILES_PER_CALL, type Clock } from '../core/ports.js';
+import { categoryPriority } from './backlog.js';
+import { LARGE_FILE_BYTES, type UploadJob } from './upload.js';
+
+/** Files settling within this long of each other share an upload call (at most the max after the first). */
+const BATCH_LINGER_MS = 100;
+const BATCH_MAX_LINGER_MS = 1_000;
 
 export interface BatchQueueOptions<T> {
   clock: Clock;
@@ -187,4 +193,43 @@ export function createBatchQueue<T>(options: BatchQueueOptions<T>): BatchQueue<T
       return items;
     },
   };
+}
+
+export interface UploadQueueOptions {
+  clock: Clock;
+  /** Upload calls at once. */
+  concurrency: number;
+  /** Most files the bucket takes per call (DEFAULT_FILES_PER_CALL when it names none). */
+  maxFilesPerCall: number | undefined;
+  run(batch: UploadJob[]): Promise<void>;
+  onError(error: unknown, batch: UploadJob[]): void;
+}
+
+export interface UploadQueue extends BatchQueue<UploadJob> {
+  /** Most files one call carries. */
+  readonly batchFiles: number;
+}
+
+/**
+ * The queue of upload jobs: up to the bucket's files per call of small files together, a large
+ * file (LARGE_FILE_BYTES) alone, a unit folder's files as one call; results and scripts before the
+ * rest, heavy categories last; a newer version of a waiting file replaces it.
+ */
+export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
+  const batchFiles = options.maxFilesPerCall ?? DEFAULT_FILES_PER_CALL;
+  const queue = createBatchQueue<UploadJob>({
+    clock: options.clock,
+    concurrency: options.concurrency,
+    lingerMs: BATCH_LINGER_MS,
+    maxLingerMs: BATCH_MAX_LINGER_MS,
+    maxBatchItems: batchFiles,
+    maxBatchBytes: LARGE_FILE_BYTES,
+    key: (job) => job.file.localPath,
+    sizeBytes: (job) => job.file.sizeBytes,
+    priority: (job) => categoryPriority(job.file.localPath),
+    group: (job) => (job.unitBucketPath === undefined ? undefined : job.file.unitPath),
+    run: options.run,
+    onError: options.onError,
+  });
+  return { ...queue, batchFiles };
 }

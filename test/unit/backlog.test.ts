@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { categoryPriority, createBacklog } from '../../src/pipeline/backlog.js';
+import { backlogHighWater, categoryPriority, createBacklog } from '../../src/pipeline/backlog.js';
 
 function harness(highWater: number) {
   const released: string[] = [];
@@ -66,5 +66,11 @@ describe('scan backlog', () => {
     expect(categoryPriority('scripts/a.py')).toBeLessThan(categoryPriority('notes.txt'));
     expect(categoryPriority('notes.txt')).toBeLessThan(categoryPriority('checkpoints/run1/model.safetensors'));
     expect(categoryPriority('data/x.csv')).toBe(categoryPriority('checkpoints/run1'));
+  });
+
+  it('lets four upload calls\' worth of units ahead, never fewer than four calls of 100', () => {
+    expect(backlogHighWater(100)).toBe(400);
+    expect(backlogHighWater(1000)).toBe(4000);
+    expect(backlogHighWater(10)).toBe(400);
   });
 });

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/adapters/system-clock.js';
-import { createBatchQueue } from '../../src/pipeline/queue.js';
+import { createBatchQueue, createUploadQueue } from '../../src/pipeline/queue.js';
+import { LARGE_FILE_BYTES, type UploadJob } from '../../src/pipeline/upload.js';
 
 interface Item {
   id: string;
@@ -118,5 +119,63 @@ describe('batch queue', () => {
     await idle;
     expect(h.calls).toHaveLength(10);
     expect(peak).toBe(2);
+  });
+});
+
+describe('upload queue', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const job = (localPath: string, sizeBytes = 1, unitPath = localPath, unitBucketPath?: string): UploadJob => ({
+    file: { localPath, unitPath, bucketPath: `artifacts/${localPath}`, sizeBytes, mtimeMs: 1, ino: 1 },
+    enqueuedAt: 0,
+    ...(unitBucketPath === undefined ? {} : { unitBucketPath }),
+  });
+
+  async function send(maxFilesPerCall: number | undefined, jobs: UploadJob[], concurrency = 1) {
+    const calls: string[][] = [];
+    const q = createUploadQueue({
+      clock: systemClock,
+      concurrency,
+      maxFilesPerCall,
+      run: async (batch) => void calls.push(batch.map((j) => j.file.localPath)),
+      onError: (e) => {
+        throw e;
+      },
+    });
+    q.addMany(jobs);
+    const idle = q.onIdle();
+    await vi.runAllTimersAsync();
+    await idle;
+    return { calls, batchFiles: q.batchFiles };
+  }
+
+  it('sends 100 small files per call, or as many as the bucket takes', async () => {
+    const files = Array.from({ length: 250 }, (_, i) => job(`scripts/f${i}.py`));
+    const plain = await send(undefined, files);
+    expect(plain.batchFiles).toBe(100);
+    expect(plain.calls.map((c) => c.length)).toEqual([100, 100, 50]);
+    const small = await send(40, files);
+    expect(small.batchFiles).toBe(40);
+    expect(small.calls.map((c) => c.length)).toEqual([40, 40, 40, 40, 40, 40, 10]);
+  });
+
+  it('sends a large file alone and a unit folder\'s files in one call of their own', async () => {
+    const folder = ['checkpoints/run1/model.safetensors', 'checkpoints/run1/trainer_state.json'].map((p) => job(p, 10, 'checkpoints/run1', 'artifacts/checkpoints/run1_agent-01'));
+    const { calls } = await send(undefined, [job('data/big.bin', LARGE_FILE_BYTES), job('data/a.csv'), ...folder, job('data/b.csv')]);
+    expect(calls).toContainEqual(['data/big.bin']);
+    expect(calls).toContainEqual(folder.map((j) => j.file.localPath));
+    expect(calls).toContainEqual(['data/a.csv', 'data/b.csv']);
+    expect(calls).toHaveLength(3);
+  });
+
+  it('sends results first, then scripts, then the rest, heavy categories last', async () => {
+    const big = (p: string) => job(p, LARGE_FILE_BYTES);
+    const { calls } = await send(undefined, [big('checkpoints/c.bin'), big('notes/n.md'), big('scripts/s.py'), big('results/r.json')]);
+    expect(calls.flat()).toEqual(['results/r.json', 'scripts/s.py', 'notes/n.md', 'checkpoints/c.bin']);
   });
 });
