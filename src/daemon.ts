@@ -122,6 +122,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     });
     this.#settler = createSettler({
       clock: deps.clock,
+      logger: deps.logger,
       get settleMs() {
         return self.#config.settleMs;
       },
@@ -134,15 +135,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       snapshot: (unitPath) => this.#snapshots.add(() => readUnit(deps.fs, this.config.outbox, this.rules, unitPath)),
       onSettled: (unit) => this.#onSettled(unit),
       onReleased: () => this.#backlog.feed(),
-      onUnsettled: (unitPath, changingForMs, waitingFor) => {
-        if (waitingFor === undefined) {
-          deps.logger.warn({ unit: unitPath, changingForMs }, 'still being written; it is not sent until it stops changing for the settle time');
-        } else {
-          deps.logger.warn({ unit: unitPath, waitingForMs: changingForMs, waitingFor }, `incomplete (${waitingFor}); it is not sent until it is complete (a file named COMPLETE in the folder publishes it as it is)`);
-        }
-        this.emit('unsettled', { unitPath, changingForMs, ...(waitingFor === undefined ? {} : { waitingFor }) });
-      },
-      onError: (unitPath, error) => deps.logger.error({ unit: unitPath, err: error }, 'cannot read artifact'),
+      onUnsettled: (unitPath, changingForMs, waitingFor) => this.emit('unsettled', { unitPath, changingForMs, ...(waitingFor === undefined ? {} : { waitingFor }) }),
     });
     this.#queue = createUploadQueue({
       clock: deps.clock,

@@ -5,10 +5,11 @@
  * from the last change we saw. A unit folder is also judged by its layout (./completeness.ts):
  * one a known layout shows incomplete is never released, however long its writer pauses; one no
  * layout recognises waits `unitSettleMs` of quiet instead. A unit still changing (or incomplete)
- * after `settleTimeoutMs` is reported, never released half-written.
+ * after `settleTimeoutMs` is reported (a warning that says what it waits for), never released half-written.
  */
 import type { Clock } from '../core/ports.js';
 import type { SettledFile, SettledUnit } from '../core/types.js';
+import type { Logger } from '../log.js';
 import type { Completeness } from './completeness.js';
 
 /** What the unit looks like on disk right now. */
@@ -22,6 +23,7 @@ export interface UnitSnapshot {
 
 export interface SettlerOptions {
   clock: Clock;
+  logger: Logger;
   settleMs: number;
   /** Quiet period of a unit folder whose layout is unknown (the longer of this and settleMs applies). */
   unitSettleMs?: number;
@@ -34,9 +36,11 @@ export interface SettlerOptions {
   /**
    * Called once per unit that is still changing after settleTimeoutMs, or (with `waitingFor`) whose
    * layout shows it incomplete that long — at once when its files have been quiet that long already.
+   * The stage has logged a warning saying so.
    */
   onUnsettled(unitPath: string, changingForMs: number, waitingFor?: string): void;
-  onError(unitPath: string, error: unknown): void;
+  /** The unit could not be read (logged as an error); it no longer waits. */
+  onError?(unitPath: string, error: unknown): void;
 }
 
 export interface Settler {
@@ -84,6 +88,18 @@ export function createSettler(options: SettlerOptions): Settler {
   let idleWaiters: Array<() => void> = [];
   let closed = false;
 
+  const unsettled = (unitPath: string, changingForMs: number, waitingFor?: string) => {
+    if (waitingFor === undefined) {
+      options.logger.warn({ unit: unitPath, changingForMs }, 'still being written; it is not sent until it stops changing for the settle time');
+    } else {
+      options.logger.warn(
+        { unit: unitPath, waitingForMs: changingForMs, waitingFor },
+        `incomplete (${waitingFor}); it is not sent until it is complete (a file named COMPLETE in the folder publishes it as it is)`,
+      );
+    }
+    options.onUnsettled(unitPath, changingForMs, waitingFor);
+  };
+
   const notifyIdle = (released?: string) => {
     if (released !== undefined && !closed) options.onReleased?.(released);
     if (entries.size > 0) return;
@@ -110,7 +126,8 @@ export function createSettler(options: SettlerOptions): Settler {
       snap = await options.snapshot(unitPath);
     } catch (error) {
       entry.checking = false;
-      options.onError(unitPath, error);
+      options.logger.error({ unit: unitPath, err: error }, 'cannot read artifact');
+      options.onError?.(unitPath, error);
       entries.delete(unitPath);
       notifyIdle(unitPath);
       return;
@@ -148,7 +165,7 @@ export function createSettler(options: SettlerOptions): Settler {
       const waitingMs = Math.max(now - entry.firstSeenAt, now - quietSince);
       if (!entry.reportedUnsettled && waitingMs >= options.settleTimeoutMs) {
         entry.reportedUnsettled = true;
-        options.onUnsettled(unitPath, waitingMs, `${verdict.rule}: waiting for ${verdict.waitingFor}`);
+        unsettled(unitPath, waitingMs, `${verdict.rule}: waiting for ${verdict.waitingFor}`);
       }
       schedule(unitPath, entry, entry.dirty ? INCOMPLETE_RECHECK_MS : MAX_RECHECK_MS);
       return;
@@ -162,7 +179,7 @@ export function createSettler(options: SettlerOptions): Settler {
     }
     if (!entry.reportedUnsettled && now - entry.firstSeenAt >= options.settleTimeoutMs) {
       entry.reportedUnsettled = true;
-      options.onUnsettled(unitPath, now - entry.firstSeenAt);
+      unsettled(unitPath, now - entry.firstSeenAt);
     }
     schedule(unitPath, entry, Math.min(MAX_RECHECK_MS, Math.max(MIN_RECHECK_MS, readyAt - now)));
   };

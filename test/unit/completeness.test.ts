@@ -3,6 +3,7 @@ import { systemClock } from '../../src/adapters/system-clock.js';
 import type { SettledUnit } from '../../src/core/types.js';
 import { judgeCompleteness, judgeUnitOnDisk, uploadOrder, type UnitLayout } from '../../src/pipeline/completeness.js';
 import { createSettler, type UnitSnapshot } from '../../src/pipeline/settle.js';
+import { logSink } from '../fakes/log-sink.js';
 import { MemoryFs } from '../fakes/memory-fs.js';
 
 const judge = (name: string, files: string[], texts: Record<string, string> = {}, runLatest?: string) =>
@@ -126,8 +127,10 @@ describe('settle stage on checkpoint folders', () => {
     const fs = new MemoryFs();
     const settled: SettledUnit[] = [];
     const unsettled: Array<{ unit: string; waitingFor: string | undefined }> = [];
+    const { logger, lines } = logSink();
     const settler = createSettler({
       clock: systemClock,
+      logger,
       settleMs,
       unitSettleMs,
       settleTimeoutMs,
@@ -152,7 +155,7 @@ describe('settle stage on checkpoint folders', () => {
       fs.write(`/outbox/${rel}`, content);
       settler.touch(rel.split('/').slice(0, 3).join('/'), { changed: true });
     };
-    return { fs, settler, settled, unsettled, write };
+    return { fs, settler, settled, unsettled, write, lines };
   }
 
   it('never releases a Trainer checkpoint whose writer pauses before the optimizer, however long', async () => {
@@ -183,6 +186,19 @@ describe('settle stage on checkpoint folders', () => {
     expect(h.settled).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(200);
     expect(h.settled.map((u) => u.files.length)).toEqual([2]);
+  });
+
+  it('warns that an incomplete folder is not sent until it is complete, naming what it waits for and COMPLETE', async () => {
+    const h = harness(300, 1_000, 20_000);
+    h.write('checkpoints/run1/checkpoint-7/training_args.bin');
+    await vi.advanceTimersByTimeAsync(25_000);
+    expect(h.lines.filter((l) => l.level === 40)).toEqual([
+      expect.objectContaining({
+        unit: 'checkpoints/run1/checkpoint-7',
+        waitingFor: expect.stringMatching(/trainer_state\.json/),
+        msg: expect.stringMatching(/^incomplete \(.*trainer_state\.json.*\); it is not sent until it is complete \(a file named COMPLETE in the folder publishes it as it is\)$/),
+      }),
+    ]);
   });
 
   it('reports an incomplete folder after the timeout with what it waits for, at once when it is an old leftover', async () => {

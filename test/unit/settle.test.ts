@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/adapters/system-clock.js';
 import type { SettledUnit } from '../../src/core/types.js';
 import { createSettler, type UnitSnapshot } from '../../src/pipeline/settle.js';
+import { logSink } from '../fakes/log-sink.js';
 import { MemoryFs } from '../fakes/memory-fs.js';
 
 const ROOT = '/outbox';
@@ -10,8 +11,10 @@ function harness(settleMs = 2000, settleTimeoutMs = 60_000) {
   const fs = new MemoryFs();
   const settled: SettledUnit[] = [];
   const unsettled: string[] = [];
+  const { logger, lines } = logSink();
   const settler = createSettler({
     clock: systemClock,
+    logger,
     settleMs,
     settleTimeoutMs,
     async snapshot(unitPath): Promise<UnitSnapshot | undefined> {
@@ -25,7 +28,7 @@ function harness(settleMs = 2000, settleTimeoutMs = 60_000) {
       throw e;
     },
   });
-  return { fs, settler, settled, unsettled };
+  return { fs, settler, settled, unsettled, lines };
 }
 
 describe('settle stage', () => {
@@ -88,6 +91,37 @@ describe('settle stage', () => {
     expect(h.settled).toHaveLength(0);
   });
 
+  it('warns once that a file still changing after settleTimeoutMs is not sent until it stops changing', async () => {
+    const h = harness(1000, 5000);
+    h.fs.write(`${ROOT}/log.txt`, 'x');
+    h.settler.touch('log.txt', { changed: true });
+    for (let i = 0; i < 40; i++) {
+      await vi.advanceTimersByTimeAsync(250);
+      h.fs.append(`${ROOT}/log.txt`, 'x');
+      h.settler.touch('log.txt', { changed: true });
+    }
+    const warnings = h.lines.filter((l) => l.level === 40);
+    expect(warnings).toEqual([expect.objectContaining({ unit: 'log.txt', msg: expect.stringMatching(/still being written; it is not sent until it stops changing/) })]);
+    expect(warnings[0]?.changingForMs).toBeGreaterThanOrEqual(5000);
+  });
+
+  it('logs a unit it cannot read as an error, and stops waiting for it', async () => {
+    const { logger, lines } = logSink();
+    const settler = createSettler({
+      clock: systemClock,
+      logger,
+      settleMs: 1000,
+      settleTimeoutMs: 60_000,
+      snapshot: () => Promise.reject(new Error('EACCES: permission denied')),
+      onSettled: () => undefined,
+      onUnsettled: () => undefined,
+    });
+    settler.touch('secret.bin', { changed: false });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(lines).toEqual([expect.objectContaining({ level: 50, unit: 'secret.bin', msg: 'cannot read artifact' })]);
+    expect(settler.count()).toBe(0);
+  });
+
   it('forgets a unit that disappeared before it settled', async () => {
     const h = harness(1000);
     h.fs.write(`${ROOT}/gone.txt`, 'x');
@@ -112,6 +146,7 @@ describe('settle stage', () => {
     const fs = new MemoryFs();
     const settler = createSettler({
       clock: systemClock,
+      logger: logSink().logger,
       settleMs: 2000,
       settleTimeoutMs: 60_000,
       async snapshot(unitPath): Promise<UnitSnapshot | undefined> {
