@@ -11,7 +11,11 @@
  * 3. Else the one artifact (file, or unit directory) in folder D whose name without its
  *    extension is X, compound extensions kept together (`shards.note.md` → `shards.tar.gz`,
  *    `lora_r16_ep3.note.md` → `checkpoints/lora_r16_ep3/`). Two or more → ambiguous, naming them.
- * 4. Else the note is an orphan: it is posted alone once it settles.
+ * 4. Else, when D lies in a unit category (`checkpoints/run1.note.md`), the note waits for the folder
+ *    D/X to appear: artifacts there are folders, and a training job creates its run folder only
+ *    when it starts, often after its description was written. Posting it alone would announce
+ *    nothing, and each checkpoint's post would quote it a second time.
+ * 5. Else the note is an orphan: it is posted alone once it settles.
  * The caller passes every artifact present in the outbox, whatever its delivery state (pending,
  * failed, rejected too): an artifact left out would turn its note into an orphan posted alone.
  */
@@ -30,6 +34,8 @@ export type ParsedNote = { ok: true; title?: string; tags: string[]; body: strin
 export type NoteTarget =
   | { kind: 'artifact'; target: ArtifactRef }
   | { kind: 'orphan' }
+  /** No artifact yet, but the note names a folder of a unit category: it waits for that folder. */
+  | { kind: 'awaiting'; unitPath: string }
   | { kind: 'ambiguous'; error: string };
 
 /** Keys a note's front matter may hold. */
@@ -204,7 +210,7 @@ function titleFromHeading(body: string): { title?: string } {
 }
 
 /** Which artifact a note announces; see the module comment for the rules. */
-export function resolveNoteTarget(notePath: string, candidates: readonly ArtifactRef[]): NoteTarget {
+export function resolveNoteTarget(notePath: string, candidates: readonly ArtifactRef[], unitCategories: readonly string[] = []): NoteTarget {
   const announced = notePath.endsWith(NOTE_SUFFIX) ? notePath.slice(0, -NOTE_SUFFIX.length) : notePath;
 
   const enclosing = candidates.filter((c) => c.unitKind === 'directory' && notePath.startsWith(`${c.unitPath}/`));
@@ -223,7 +229,10 @@ export function resolveNoteTarget(notePath: string, candidates: readonly Artifac
     return cDir === dir && splitExtension(cName)[0] === name;
   });
   const [only, ...more] = [...matches].sort((a, b) => (a.unitPath < b.unitPath ? -1 : a.unitPath > b.unitPath ? 1 : 0));
-  if (only === undefined) return { kind: 'orphan' };
+  if (only === undefined) {
+    const category = announced.split('/')[0] as string;
+    return dir !== '' && name !== '' && unitCategories.includes(category) ? { kind: 'awaiting', unitPath: announced } : { kind: 'orphan' };
+  }
   if (more.length === 0) return { kind: 'artifact', target: only };
   const shown = [only, ...more].map(showRef);
   return {

@@ -118,10 +118,16 @@ export class Announcer {
     if (known?.version === version && known.state !== 'rejected') return this.#tryPost(known);
     const parsed = parseNote(text, notePath);
     if (!parsed.ok) return this.#reject(notePath, version, parsed.error);
-    const target = resolveNoteTarget(notePath, await this.#candidates(notePath));
+    const target = resolveNoteTarget(notePath, await this.#candidates(notePath), this.#d.rules.unitCategories);
     if (target.kind === 'ambiguous') return this.#reject(notePath, version, target.error);
-    const unit = target.kind === 'artifact' ? target.target.unitPath : '';
-    state.announcementWaiting(notePath, version, unit, unit === '' ? 'a note with no artifact: posted alone' : `waiting for ${unit} to land`);
+    const unit = target.kind === 'artifact' ? target.target.unitPath : target.kind === 'awaiting' ? target.unitPath : '';
+    const reason =
+      target.kind === 'awaiting'
+        ? `waiting for the folder ${unit}/ to appear (a note in ${unit.split('/')[0]}/ announces the folder of its name)`
+        : unit === ''
+          ? 'a note with no artifact: posted alone'
+          : `waiting for ${unit} to land`;
+    state.announcementWaiting(notePath, version, unit, reason);
     await this.#tryPost(state.announcement(notePath) as AnnouncementRecord);
   }
 
@@ -206,7 +212,8 @@ export class Announcer {
           return;
         }
         if (files.length === 0 || files.some((f) => f.state !== 'uploaded')) {
-          state.announcementState(a.source, 'waiting', `waiting for ${a.target} to land`);
+          // A note awaiting its folder keeps saying so until the folder has files.
+          if (files.length > 0 || a.state !== 'waiting') state.announcementState(a.source, 'waiting', `waiting for ${a.target} to land`);
           return;
         }
         const first = files[0] as (typeof files)[number];

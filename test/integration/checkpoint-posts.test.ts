@@ -54,13 +54,21 @@ function expectByteExact(emu: Emu, c: WrittenCheckpoint): void {
 }
 
 describe('a training run publishes each checkpoint with its own post', () => {
-  it('three checkpoints with save_total_limit=2: each lands byte-exact and gets exactly one post naming it, its step and its size in the bucket; the run note is quoted; a rotated checkpoint stays listed', async () => {
+  it('three checkpoints with save_total_limit=2: each lands byte-exact and gets exactly one post naming it, its step and its size in the bucket; the run note, written before the trainer created the run folder, is only quoted; a rotated checkpoint stays listed', async () => {
     const t = await hubWorkspace(BUCKET);
     const runDir = path.join(t.outbox, 'checkpoints/run1');
-    await mkdir(runDir, { recursive: true });
+    // As a user does: the description first; the Trainer creates its output_dir when it starts.
+    await mkdir(path.join(t.outbox, 'checkpoints'), { recursive: true });
     await writeFile(path.join(t.outbox, 'checkpoints/run1.note.md'), '---\ntitle: Qwen LoRA r16 on GSM8K\ntags: [lora]\n---\nCoT prompts, lr 5e-5.\n');
     const d = new Daemon(['watch', ...t.args()]);
     await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
+    // The note has settled and been read before the run folder exists.
+    const noteState = async () =>
+      (JSON.parse((await runCli(['status', '--json', ...t.args()])).stdout) as { announcements: Array<{ source: string; state: string; reason?: string }> }).announcements.find(
+        (a) => a.source === 'checkpoints/run1.note.md',
+      );
+    await waitFor(async () => (await noteState()) !== undefined, 60_000, 'the run note to be read');
+    expect(await noteState()).toMatchObject({ state: 'waiting', reason: expect.stringContaining('checkpoints/run1/ to appear') });
 
     const writer = new TrainerWriter({ runDir, saveTotalLimit: 2 });
     const written: WrittenCheckpoint[] = [];

@@ -130,9 +130,21 @@ describe('resolveNoteTarget finds the artifact a note announces', () => {
     'train_lora.note.md',
     'scripts/train.note.md',
     'scripts/train_lora.p.note.md',
-    'checkpoints/lora_r16.note.md',
   ])('%s is an orphan (no artifact in its folder has that name)', (note) => {
-    expect(resolveNoteTarget(note, candidates)).toEqual({ kind: 'orphan' });
+    expect(resolveNoteTarget(note, candidates, ['checkpoints'])).toEqual({ kind: 'orphan' });
+  });
+
+  it.each([
+    ['checkpoints/lora_r16.note.md', 'checkpoints/lora_r16'],
+    ['checkpoints/run1.note.md', 'checkpoints/run1'],
+    ['checkpoints/run1/checkpoint-100.note.md', 'checkpoints/run1/checkpoint-100'],
+  ])('%s in a unit category with no artifact of that name waits for the folder %s (a run folder the trainer has not created yet)', (note, folder) => {
+    expect(resolveNoteTarget(note, candidates, ['checkpoints'])).toEqual({ kind: 'awaiting', unitPath: folder });
+  });
+
+  it('a note at the top of the outbox or in a file category with no artifact is still an orphan, whatever the unit categories', () => {
+    expect(resolveNoteTarget('hello.note.md', [], ['checkpoints'])).toEqual({ kind: 'orphan' });
+    expect(resolveNoteTarget('results/none.note.md', [], ['checkpoints'])).toEqual({ kind: 'orphan' });
   });
 
   it('is an orphan when the outbox holds no artifacts at all', () => {
