@@ -51,10 +51,10 @@ export async function uploadXorb(app: App, ex: Exchange): Promise<void> {
 }
 
 /** C2: POST /v1/shards. Registers files (and indexes xorbs for dedup) only if every check passes. */
-export function uploadShard(app: App, ex: Exchange): void {
+export async function uploadShard(app: App, ex: Exchange): Promise<void> {
   requireCasToken(ex.header('authorization'), 'write');
   try {
-    app.store.registerShard(parseShard(ex.body));
+    await app.store.registerShard(parseShard(ex.body));
   } catch (err) {
     if (err instanceof ShardFormatError || err instanceof CasValidationError) throw new HttpError(400, err.message);
     throw err;

@@ -191,6 +191,7 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
       const recon = file && store.files.get(file.xetHash);
       return recon && store.rebuild(recon);
     },
+    verifiedSha256: (xetHash) => store.verifiedSha256(xetHash),
     listPaths: (bucketId) => [...(store.buckets.get(bucketId)?.files.keys() ?? [])].sort(),
     fileInfo(bucketId, path) {
       const file = storedFile(bucketId, path);

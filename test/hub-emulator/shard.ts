@@ -34,6 +34,12 @@ export interface ShardTerm {
 export interface ShardFileBlock {
   fileHash: string;
   terms: ShardTerm[];
+  /**
+   * The sha256 the block's metadata extension claims (hex, as `sha256sum` prints it), when the
+   * block carries one. xet-core stores it as a MerkleHash built from that hex, four little-endian
+   * u64 (mdb_shard/src/file_structs.rs, data/src/sha256.rs), so it reads back with hashToHex.
+   */
+  sha256?: string;
 }
 
 export interface ShardCasBlock {
@@ -126,9 +132,12 @@ export function parseShard(buf: Buffer): ParsedShard {
         r.skip(16);
       }
     }
-    // The metadata extension (a SHA-256 for Git-LFS repos) has no meaning for buckets.
-    if ((flags & FLAG_WITH_METADATA_EXT) !== 0) r.skip(RECORD_BYTES);
-    files.push({ fileHash, terms });
+    let sha256: string | undefined;
+    if ((flags & FLAG_WITH_METADATA_EXT) !== 0) {
+      sha256 = hashToHex(r.hash());
+      r.skip(16); // reserved
+    }
+    files.push(sha256 === undefined ? { fileHash, terms } : { fileHash, terms, sha256 });
   }
 
   const xorbs: ShardCasBlock[] = [];

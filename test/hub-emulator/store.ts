@@ -6,7 +6,7 @@
  * Memory: a xorb is kept once, as the bytes that were uploaded; decoded data is never cached and
  * file bytes are rebuilt chunk by chunk on demand.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   chunkBytes,
@@ -17,6 +17,7 @@ import {
   type SeedChunking,
   verificationHashHex,
   xorbHashHex,
+  ZERO_HASH,
 } from './hash.js';
 import { buildDedupShard, type ParsedShard } from './shard.js';
 import { buildRawXorb, decodeChunk, parseXorbLayout, XORB_MAX_BYTES, type XorbLayout } from './xorb.js';
@@ -76,6 +77,7 @@ export interface ReconstructionPlan {
 }
 
 const MAX_XORB_CHUNKS = 8 * 1024;
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
 const YIELD_EVERY_BYTES = 8 * 1024 * 1024;
 
 function sameHash(a: Uint8Array, b: Uint8Array): boolean {
@@ -95,6 +97,8 @@ export class HubStore {
   private readonly dedupIndex = new Map<string, DedupGroup>();
   /** File hashes whose bytes were rebuilt once already; xorbs are immutable so once is enough. */
   private readonly rebuiltFiles = new Set<string>();
+  /** sha256 (hex) a shard's metadata extension claimed and the rebuilt bytes confirmed, by file hash. */
+  private readonly fileSha256 = new Map<string, string>();
 
   createBucket(id: string, isPrivate = false): Bucket {
     const existing = this.buckets.get(id);
@@ -119,10 +123,12 @@ export class HubStore {
 
   /**
    * C2: checks every CAS block against the stored xorb and every file block's terms, verification
-   * hashes and file hash against stored chunk hashes, then registers it all. Nothing is registered
-   * when any check fails.
+   * hashes and file hash against stored chunk hashes, and the sha256 of every file block that
+   * carries the metadata extension against its rebuilt bytes, then registers it all. Nothing is
+   * registered when any check fails. A block without the extension is accepted (the JS client
+   * omits it).
    */
-  registerShard(shard: ParsedShard): void {
+  async registerShard(shard: ParsedShard): Promise<void> {
     for (const cas of shard.xorbs) {
       const xorb = this.requireXorb(cas.xorbHash);
       const lengths = xorb.layout.uncompressedLengths;
@@ -174,6 +180,9 @@ export class HubStore {
         terms: file.terms.map(({ xorbHash, chunkStart, chunkEnd, unpackedBytes }) => ({ xorbHash, chunkStart, chunkEnd, unpackedBytes })),
       };
     });
+    for (const [i, file] of shard.files.entries()) {
+      if (file.sha256 !== undefined) await this.checkSha256(recons[i] as FileRecon, file.sha256);
+    }
 
     for (const recon of recons) if (!this.files.has(recon.hash)) this.files.set(recon.hash, recon);
     this.indexForDedup(shard.xorbs.map((x) => x.xorbHash));
@@ -198,6 +207,7 @@ export class HubStore {
     this.xorbs.clear();
     this.dedupIndex.clear();
     this.rebuiltFiles.clear();
+    this.fileSha256.clear();
     return count;
   }
 
@@ -258,9 +268,39 @@ export class HubStore {
    */
   async checkRebuildable(recon: FileRecon): Promise<void> {
     if (this.rebuiltFiles.has(recon.hash)) return;
+    await this.decodeWhole(recon, () => undefined);
+  }
+
+  /**
+   * A shard's metadata extension claims the file's sha256: rebuilds the file (once per file hash)
+   * and refuses the claim when the bytes hash otherwise. An empty file may claim all zeros, which
+   * is what xet-core sends for it (its sha256 hasher is only fed chunks, and there are none).
+   */
+  private async checkSha256(recon: FileRecon, claimed: string): Promise<void> {
+    let actual = this.fileSha256.get(recon.hash);
+    if (recon.size === 0) actual = claimed === ZERO_HASH ? ZERO_HASH : EMPTY_SHA256;
+    if (actual === undefined) {
+      const hash = createHash('sha256');
+      await this.decodeWhole(recon, (slice) => hash.update(slice));
+      actual = hash.digest('hex');
+    }
+    if (actual !== claimed) {
+      throw new CasValidationError(`file ${recon.hash}: the shard's metadata extension gives sha256 ${claimed}, but the file's bytes hash to ${actual}`);
+    }
+    this.fileSha256.set(recon.hash, actual);
+  }
+
+  /** The sha256 a shard's metadata extension gave for this file, once checked against its bytes; undefined if none did. */
+  verifiedSha256(fileHash: string): string | undefined {
+    return this.fileSha256.get(fileHash);
+  }
+
+  /** Decodes every byte of a file in order (yielding to the event loop every few MiB); throws when it cannot. */
+  private async decodeWhole(recon: FileRecon, onSlice: (slice: Buffer) => void): Promise<void> {
     let total = 0;
     let sinceYield = 0;
     for (const slice of this.fileSlices(recon)) {
+      onSlice(slice);
       total += slice.byteLength;
       sinceYield += slice.byteLength;
       if (sinceYield >= YIELD_EVERY_BYTES) {

@@ -118,6 +118,12 @@ export interface HubEmulator {
   createBucket(id: string): void;
   /** The emulator's own rebuild of a stored file's bytes from its xorbs; undefined if absent. */
   readFile(bucketId: string, path: string): Buffer | undefined;
+  /**
+   * The sha256 (hex) a shard's metadata extension gave for the file with this Xet hash, once the
+   * emulator checked it against the file's rebuilt bytes; undefined when no accepted shard carried
+   * one (the JS client sends none).
+   */
+  verifiedSha256(xetHash: string): string | undefined;
   /** All file paths in a bucket, sorted. */
   listPaths(bucketId: string): string[];
   fileInfo(bucketId: string, path: string): { size: number; xetHash: string; uploadedAt: string } | undefined;

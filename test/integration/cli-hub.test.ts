@@ -55,6 +55,27 @@ describe('hf-outbox on an hf:// bucket (Hub emulator)', () => {
     expect(r.stdout + r.stderr).not.toContain(WRITE_TOKEN);
   });
 
+  it("sync sends each file's sha256 in its shard, and the Hub's check of it against the uploaded bytes passes", async () => {
+    const t = await setup();
+    const twin = randomBytes(3 * 1024 * 1024);
+    const files: Record<string, Buffer> = {
+      'data/a.bin': twin,
+      'data/copy_of_a.bin': twin,
+      'results/log.txt': compressible(1024 * 1024),
+      'scripts/tiny.py': Buffer.from('print(1)\n'),
+      'data/empty.txt': Buffer.alloc(0),
+    };
+    await writeTree(t.outbox, files);
+    const r = await runCli(['sync', ...t.args()], { timeoutMs: 120_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const claimed = (remote: string) => t.emu.verifiedSha256(t.emu.fileInfo('team/shared', remote)?.xetHash ?? 'missing');
+    expect(claimed('artifacts/data/a_agent-01.bin')).toBe(sha256(twin));
+    expect(claimed('artifacts/data/copy_of_a_agent-01.bin')).toBe(sha256(twin));
+    expect(claimed('artifacts/results/log_agent-01.txt')).toBe(sha256(files['results/log.txt'] as Buffer));
+    expect(claimed('artifacts/scripts/tiny_agent-01.py')).toBe(sha256(files['scripts/tiny.py'] as Buffer));
+    expect(claimed('artifacts/data/empty_agent-01.txt')).toBe('0'.repeat(64)); // xet-core's field for an empty file
+  });
+
   it('watch publishes files as they are dropped and stops cleanly on SIGTERM', async () => {
     const t = await setup();
     const d = new Daemon(['watch', ...t.args()], { env: cleanEnv() });

@@ -52,6 +52,11 @@ export interface ShardTerm {
 export interface ShardFile {
   fileHash: string;
   terms: ShardTerm[];
+  /**
+   * The file's sha256 (32 bytes, standard digest order), sent in the file block's metadata
+   * extension; all zero for an empty file, as xet-core sends it (its hasher never saw a chunk).
+   */
+  sha256?: Uint8Array;
 }
 
 export interface ShardXorb {
@@ -64,12 +69,12 @@ export interface ShardXorb {
 
 export function shardSize(files: readonly ShardFile[], xorbs: readonly ShardXorb[]): number {
   let records = 0;
-  for (const f of files) records += 1 + 2 * f.terms.length;
+  for (const f of files) records += 1 + 2 * f.terms.length + (f.sha256 ? 1 : 0);
   for (const x of xorbs) records += 1 + x.chunkHashes.length;
   return SHARD_HEADER_BYTES + (records + 2) * RECORD_BYTES;
 }
 
-/** An upload shard: header, file blocks (with verification entries), CAS blocks; no footer. */
+/** An upload shard: header, file blocks (with verification entries and, when known, the sha256 extension), CAS blocks; no footer. */
 export function serializeShard(files: readonly ShardFile[], xorbs: readonly ShardXorb[]): Buffer {
   const buf = Buffer.alloc(shardSize(files, xorbs));
   let at = 0;
@@ -79,7 +84,7 @@ export function serializeShard(files: readonly ShardFile[], xorbs: readonly Shar
   at = SHARD_HEADER_BYTES;
   for (const file of files) {
     buf.set(hexToBytes(file.fileHash), at);
-    buf.writeUInt32LE(FLAG_WITH_VERIFICATION, at + 32);
+    buf.writeUInt32LE((FLAG_WITH_VERIFICATION | (file.sha256 ? FLAG_WITH_METADATA_EXT : 0)) >>> 0, at + 32);
     buf.writeUInt32LE(file.terms.length, at + 36);
     at += RECORD_BYTES;
     for (const t of file.terms) {
@@ -93,6 +98,10 @@ export function serializeShard(files: readonly ShardFile[], xorbs: readonly Shar
     for (const t of file.terms) {
       buf.set(t.verification, at);
       at += RECORD_BYTES;
+    }
+    if (file.sha256) {
+      writeSha256Field(buf, at, file.sha256);
+      at += RECORD_BYTES; // the 16 reserved bytes stay zero
     }
   }
   at = writeBookend(buf, at);
@@ -116,6 +125,20 @@ export function serializeShard(files: readonly ShardFile[], xorbs: readonly Shar
   }
   writeBookend(buf, at);
   return buf;
+}
+
+/**
+ * The metadata extension's sha256 field, laid out as xet-core writes it: the FileMetadataExt of
+ * xet-core's mdb_shard/src/file_structs.rs holds the sha256 as a MerkleHash (four u64) made with
+ * `MerkleHash::from_hex` of the digest's hex (data/src/sha256.rs), and serializes it as four
+ * little-endian u64. So each 8-byte group of the digest lands byte-reversed; the extension's
+ * `hex()` is then the ordinary sha256 hex. The same order as every other hash here (`hexToBytes`).
+ */
+export function writeSha256Field(buf: Buffer, at: number, sha256: Uint8Array): void {
+  if (sha256.length !== HASH_BYTES) throw new Error(`a sha256 is ${HASH_BYTES} bytes, got ${sha256.length}`);
+  for (let group = 0; group < HASH_BYTES; group += 8) {
+    for (let i = 0; i < 8; i++) buf[at + group + i] = sha256[group + 7 - i] as number;
+  }
 }
 
 function writeBookend(buf: Buffer, at: number): number {

@@ -9,6 +9,7 @@
  */
 import { fileHash, hashToHex, verificationHash, xorbHash, type Chunk } from '@huggingface/xetchunk-wasm';
 import { XetChunker, type DataChunk } from '../../hash/xet-chunker.js';
+import { startSha256, type BlockSha256 } from '../../hash/sha256.js';
 import { EMPTY_FILE_XET_HASH } from '../../hash/xet-hash.js';
 import { DedupRateLimited } from './cas-client.js';
 import { ChunkIndex, type ChunkHit, type XorbRef } from './chunk-index.js';
@@ -80,6 +81,7 @@ interface OpenXorb {
 interface FileOut {
   fileHash: string;
   terms: PendingTerm[];
+  sha256: Uint8Array;
 }
 
 const MIN_BUFFER_BYTES = 256 * 1024;
@@ -92,6 +94,11 @@ const XORB_TARGET_BYTES = XORB_MAX_BYTES / 2;
 const QUERY_AFTER_BYTES = 8 * 1024 * 1024;
 const QUERY_AFTER_MAX_BYTES = 512 * 1024 * 1024;
 const ANSWER_WAIT_AFTER_BYTES = 4 * 1024 * 1024;
+/**
+ * What xet-core puts in an empty file's sha256 extension: all zero, because its sha256 hasher is
+ * only ever fed chunks and an empty file has none (data/src/sha256.rs returns the default hash).
+ */
+const EMPTY_FILE_SHA256_FIELD = new Uint8Array(32);
 
 export class XetWriter {
   readonly #o: XetWriterOptions;
@@ -185,23 +192,26 @@ export class XetWriter {
       unmatched = sent ? unmatched + chunk.length : 0;
     };
     const iterator = source[Symbol.asyncIterator]();
+    const sha256 = startSha256();
     let finished = false;
     try {
-      await this.#readAll(iterator, chunker, take, onBytes);
+      await this.#readAll(iterator, chunker, sha256, take, onBytes);
       finished = true;
     } finally {
       // Stopped early (a CAS call failed): close the source so its file handle is released now.
       if (!finished) await iterator.return?.().catch(() => undefined);
     }
-    const hash = chunks.length === 0 ? EMPTY_FILE_XET_HASH : hashToHex(fileHash(chunks));
+    const empty = chunks.length === 0;
+    const hash = empty ? EMPTY_FILE_XET_HASH : hashToHex(fileHash(chunks));
     // A file's hash is registered once per shard; identical content needs no second block.
-    if (!this.#files.has(hash)) this.#files.set(hash, { fileHash: hash, terms });
+    if (!this.#files.has(hash)) this.#files.set(hash, { fileHash: hash, terms, sha256: empty ? EMPTY_FILE_SHA256_FIELD : sha256.digest() });
     return hash;
   }
 
   async #readAll(
     iterator: AsyncIterator<Uint8Array>,
     chunker: XetChunker,
+    sha256: BlockSha256,
     take: (chunk: DataChunk) => Promise<void>,
     onBytes: ((done: number) => void) | undefined,
   ): Promise<void> {
@@ -215,6 +225,7 @@ export class XetWriter {
       }
       if (next.done) break;
       const block = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+      sha256.update(block);
       for (const chunk of chunker.push(block)) await take(chunk);
       done += block.length;
       onBytes?.(done);
@@ -230,6 +241,7 @@ export class XetWriter {
     await this.#asking;
     const files: ShardFile[] = [...this.#files.values()].map((f) => ({
       fileHash: f.fileHash,
+      sha256: f.sha256,
       terms: f.terms.map((t) => {
         if (t.xorb.hash === undefined) throw new Error('a term points at a xorb that was never sealed');
         return { xorbHash: t.xorb.hash, chunkStart: t.start, chunkEnd: t.end, unpackedBytes: t.bytes, verification: verificationHash(t.hashes) };

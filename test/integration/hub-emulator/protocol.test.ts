@@ -1,9 +1,10 @@
 /**
  * Protocol edges the JS client does not (or not always) produce, driven over HTTP with hand-built
  * xorbs and shards: other writers' LZ4 frames, footerless and partial shards, verification failures,
+ * the sha256 metadata extension,
  * batch `failed` reporting, resolve ranges, reconstruction trimming and signed xorb URLs.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFile, deleteFile, deleteFiles, downloadFile, listFiles, uploadFiles } from '@huggingface/hub';
 import { startHubEmulator, type HubEmulator } from '../../hub-emulator/index.js';
@@ -129,8 +130,37 @@ describe('hub emulator protocol edges', () => {
       expect([status, json.failed]).toEqual([200, []]);
       expect(emu.fileInfo(BUCKET, 'shards/later.bin')?.size).toBe(5000 + 3000 + 4000 + 5000);
       expect(emu.fileInfo(BUCKET, 'shards/empty.bin')?.size).toBe(0);
+      expect(emu.verifiedSha256(fileHashOf(later))).toBeUndefined(); // no extension sent, none checked, still accepted
       const blob = await downloadFile({ repo: `buckets/${BUCKET}`, hubUrl: emu.url, accessToken: TOKEN, path: 'shards/later.bin' });
       expect(Buffer.from(await blob!.arrayBuffer()).equals(emu.readFile(BUCKET, 'shards/later.bin')!)).toBe(true);
+    });
+
+    it('checks a metadata extension against the rebuilt bytes: a wrong sha256 gets 400 and registers nothing, the right one is accepted with or without a footer', async () => {
+      const parts = [randomBytes(3000), text(60_000, 'sha')];
+      const x = buildXorb([{ data: parts[0]! }, { data: parts[1]!, encoding: 'lz4-frame' }]);
+      await postXorb(x);
+      const file = { terms: [{ xorb: x, start: 0, end: 2 }] };
+      const right = createHash('sha256').update(Buffer.concat(parts)).digest('hex');
+      const wrong = createHash('sha256').update('other bytes').digest('hex');
+
+      const refused = await postShard(buildShard({ files: [{ ...file, sha256: wrong }], xorbs: [x], footer: false }));
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: string }).error).toBe(
+        `file ${fileHashOf(file)}: the shard's metadata extension gives sha256 ${wrong}, but the file's bytes hash to ${right}`,
+      );
+      const unknown = await batch([{ type: 'addFile', path: 'sha/refused.bin', xetHash: fileHashOf(file) }]);
+      expect([unknown.status, unknown.json.failed[0]?.error]).toEqual([422, expect.stringMatching(/Unknown xetHash/u)]);
+
+      expect((await postShard(buildShard({ files: [{ ...file, sha256: right }], xorbs: [x], footer: false }))).status).toBe(200);
+      expect((await postShard(buildShard({ files: [{ ...file, sha256: right }], footer: true }))).status).toBe(200);
+      expect(emu.verifiedSha256(fileHashOf(file))).toBe(right);
+      // Once known, a wrong claim about the same file is still refused (from the remembered sha256).
+      expect((await postShard(buildShard({ files: [{ ...file, sha256: wrong }] }))).status).toBe(400);
+      // An empty file: xet-core's all-zero field and the true sha256 of no bytes are both accepted.
+      const empty = { terms: [] };
+      expect((await postShard(buildShard({ files: [{ ...empty, sha256: '0'.repeat(64) }] }))).status).toBe(200);
+      expect((await postShard(buildShard({ files: [{ ...empty, sha256: createHash('sha256').digest('hex') }] }))).status).toBe(200);
+      expect((await postShard(buildShard({ files: [{ ...empty, sha256: wrong }] }))).status).toBe(400);
     });
 
     it('answers 400 to a missing xorb, a bad chunk range, a wrong verification or file hash, and registers nothing', async () => {

@@ -112,6 +112,11 @@ export interface ShardFile {
   hash?: string;
   /** Corrupt the verification entries (to test rejection). */
   badVerification?: boolean;
+  /**
+   * Add the metadata extension with this sha256 (hex, as sha256sum prints it), laid out as xet-core
+   * does: the hex read as four u64 and written little-endian, i.e. what hexToBytes gives.
+   */
+  sha256?: string;
 }
 
 export function fileHashOf(file: ShardFile): string {
@@ -137,7 +142,7 @@ export function buildShard(opts: { files?: ShardFile[]; xorbs?: BuiltXorb[]; foo
     const hash = file.hash ?? (file.terms.length ? fileHashOf(file) : ZERO_HASH);
     parts.push(record((b) => {
       b.set(hexToBytes(hash), 0);
-      b.writeUInt32LE(0x80000000, 32);
+      b.writeUInt32LE(file.sha256 === undefined ? 0x80000000 : 0xc0000000, 32);
       b.writeUInt32LE(file.terms.length, 36);
     }));
     for (const t of file.terms) {
@@ -152,6 +157,8 @@ export function buildShard(opts: { files?: ShardFile[]; xorbs?: BuiltXorb[]; foo
       const v = verificationHashHex({ hashes: t.xorb.chunkHashes, lengths: t.xorb.lengths, start: t.start, end: t.end });
       parts.push(record((b) => b.set(hexToBytes(file.badVerification ? ZERO_HASH : v), 0)));
     }
+    const sha256 = file.sha256;
+    if (sha256 !== undefined) parts.push(record((b) => b.set(hexToBytes(sha256), 0)));
   }
   parts.push(bookend);
   for (const xorb of opts.xorbs ?? []) {
