@@ -16,8 +16,10 @@ export interface BlockSha256 {
 
 /**
  * A running sha256 over the blocks of one file. node:crypto (OpenSSL, SHA-NI where the CPU has it)
- * costs about a quarter of the CPU of hash-wasm's SHA-256 (0.8 against 3.4 CPU s per GiB measured
- * on this project's build machine), so it is the one used.
+ * takes under a quarter of the CPU of hash-wasm's SHA-256 (0.68 against 3.19 CPU s per GiB,
+ * bench/sha256-cost.ts on the project's shared 2-core machine), so it is the one used. Fed the
+ * blocks as they are read, beside the chunker: a caller that moves hashing off the main thread can
+ * move this along with it, block by block.
  */
 export function startSha256(): BlockSha256 {
   const hash = createHash('sha256');
