@@ -14,6 +14,7 @@ import type { BucketClient, OutboxFs, RemoteEntry, UploadProgress, UploadResult,
 import type { Logger } from '../log.js';
 import { sha256Of } from '../hash/sha256.js';
 import { findToken } from './hub-token.js';
+import { AcceptedXorbs } from './xet/accepted-xorbs.js';
 import { CasClient } from './xet/cas-client.js';
 import { ChunkIndex } from './xet/chunk-index.js';
 import {
@@ -96,6 +97,9 @@ export class HubBucket implements BucketClient {
   readonly #known = new ChunkIndex();
   readonly #shardCache: ShardCache | undefined;
   #cacheLoaded: Promise<void> | undefined;
+  /** Xorbs the CAS accepted that no accepted shard registered yet: what the next attempt resumes from. */
+  readonly #accepted: AcceptedXorbs;
+  #acceptedLoaded: Promise<void> | undefined;
   /** The writer in use for the rest of this run, and the check of the first upload of this start. */
   readonly #writer: WriterState;
   #readBackDone: boolean;
@@ -117,6 +121,7 @@ export class HubBucket implements BucketClient {
     this.description = options.target.uri;
     this.#cas = new CasClient({ hubUrl: options.hubUrl, bucketId: options.target.id, uri: options.target.uri, token: options.token, fetch: options.fetch ?? fetch });
     this.#shardCache = options.shardCacheDir ? new ShardCache(options.shardCacheDir) : undefined;
+    this.#accepted = new AcceptedXorbs(options.shardCacheDir ? { dir: path.join(options.shardCacheDir, 'accepted') } : {});
   }
 
   get #common() {
@@ -333,6 +338,7 @@ export class HubBucket implements BucketClient {
   ): Promise<UploadResult[]> {
     const { signal } = options;
     const large = group.some((s) => s.sizeBytes >= DEDUP_MIN_FILE_BYTES);
+    if (useCache) await this.#loadAccepted();
     if (large && useCache) await this.#loadShardCache();
     const known = useCache ? this.#known : new ChunkIndex();
     // Progress follows what the CAS acknowledged, file by file, never bytes only read.
@@ -354,6 +360,13 @@ export class HubBucket implements BucketClient {
       dedupQueryMinBytes: useCache ? DEDUP_MIN_FILE_BYTES : Number.POSITIVE_INFINITY,
       expectedBytes: group.reduce((n, s) => n + s.sizeBytes, 0),
       ...(onAcknowledged ? { onAcknowledged } : {}),
+      // Each xorb the CAS accepts is recorded and known at once: a later attempt, in this process or
+      // the next, sends only what is missing (AcceptedXorbs).
+      onXorbStored: async (xorb) => {
+        this.#known.addXorb({ hash: xorb.hash, origin: 'accepted' }, xorb.chunkHashes);
+        await this.#accepted.record(xorb);
+      },
+      unregistered: (xorbHash) => this.#accepted.unregistered(xorbHash),
     });
     const failed = new Map<string, OutboxError>();
     const added: Array<{ path: string; xetHash: string }> = [];
@@ -389,11 +402,11 @@ export class HubBucket implements BucketClient {
       const register = added.filter((a) => !failed.has(a.path));
       batching = true;
       batchFailures = register.length > 0 ? await this.#cas.addFiles(register, signal) : new Map<string, string>();
-      if (large) {
-        // Keep what this call stored for the next ones (and the next run): a checkpoint series dedups step to step.
-        this.#known.absorb(writer.session);
-        await this.#shardCache?.save(stored).catch(() => undefined); // the cache only ever saves bytes
-      }
+      // What this call stored is already known (onXorbStored); for large files the next run keeps it
+      // too, through the shard cache: a checkpoint series dedups step to step.
+      if (large) await this.#shardCache?.save(stored).catch(() => undefined); // the cache only ever saves bytes
+      // Registered now (and cached): no longer a resume record.
+      await this.#accepted.forget(stored.map((x) => x.hash));
     } catch (error) {
       if (signal?.aborted) throw error;
       if (useCache && writer.usedDedup && writer.failedAt === 'shard' && error instanceof OutboxError && error.code === 'HFO_UPLOAD_REJECTED') {
@@ -402,6 +415,7 @@ export class HubBucket implements BucketClient {
         // forgotten, so later calls do not trip on it again, and this call is made once more without dedup.
         this.#known.clear();
         await this.#shardCache?.clear().catch(() => undefined);
+        await this.#accepted.clear().catch(() => undefined);
         return this.#uploadGroup(group, options, false);
       }
       if (this.#writer.setting === 'auto' && isFormatRefusal(error)) {
@@ -438,6 +452,17 @@ export class HubBucket implements BucketClient {
         ),
       );
     }
+  }
+
+  /** The records of xorbs an earlier process had sent when it was stopped (once per process). */
+  #loadAccepted(): Promise<void> {
+    this.#acceptedLoaded ??= this.#accepted.load(this.#known).then(
+      (n) => {
+        if (n > 0) this.#o.logger?.info({ xorbs: n }, 'resuming: xorbs an interrupted upload had sent are not sent again');
+      },
+      () => undefined,
+    );
+    return this.#acceptedLoaded;
   }
 
   #loadShardCache(): Promise<void> {

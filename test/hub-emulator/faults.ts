@@ -62,11 +62,14 @@ export class HoldGate {
   /** Requests waiting now. */
   waiting = 0;
   private released = false;
+  /** Requests still let through before the hold starts. */
+  private passing: number;
   private readonly waiters: Array<() => void> = [];
   private readonly arrivals: Array<() => void> = [];
 
-  constructor(endpoint: EndpointName) {
+  constructor(endpoint: EndpointName, after = 0) {
     this.endpoint = endpoint;
+    this.passing = after;
   }
 
   /** Resolves once a request is being held (at once if one already is). */
@@ -78,6 +81,10 @@ export class HoldGate {
   /** Called by the server for each matching request. */
   wait(): Promise<void> {
     if (this.released) return Promise.resolve();
+    if (this.passing > 0) {
+      this.passing--;
+      return Promise.resolve();
+    }
     this.waiting++;
     for (const notify of this.arrivals.splice(0)) notify();
     return new Promise((resolve) => this.waiters.push(() => {

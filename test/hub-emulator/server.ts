@@ -168,8 +168,8 @@ export async function startHubEmulator(opts: HubEmulatorOptions = {}): Promise<H
     resetCounters: () => counters.reset(),
     addFault: (rule) => faults.add(rule),
     clearFaults: () => faults.clear(),
-    hold(endpoint) {
-      const gate = new HoldGate(endpoint);
+    hold(endpoint, options = {}) {
+      const gate = new HoldGate(endpoint, options.after);
       holds.add(gate);
       return {
         arrived: () => gate.arrived(),

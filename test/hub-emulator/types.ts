@@ -113,8 +113,9 @@ export interface HubEmulator {
    * Holds every request to `endpoint` once its body has arrived, answering none until `release()`
    * (also released by close/stopListening). The upload is then in flight for as long as the test
    * needs, on any machine, instead of for however long a throttle happens to last.
+   * `after`: the first N requests to it are answered as usual (an upload stopped after N xorbs).
    */
-  hold(endpoint: EndpointName): RequestHold;
+  hold(endpoint: EndpointName, options?: { after?: number }): RequestHold;
   createBucket(id: string): void;
   /** The emulator's own rebuild of a stored file's bytes from its xorbs; undefined if absent. */
   readFile(bucketId: string, path: string): Buffer | undefined;

@@ -3,6 +3,7 @@
  * every chunk, xorb and file hash itself), read back with the Hub client's own downloadFile.
  */
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -145,6 +146,46 @@ describe('own Xet writer', () => {
     expect(fresh.counters().requests['shard']).toBe(2); // refused once, then accepted
     await expectLanded(fresh, 'artifacts/checkpoints/b_agent-01/model.bin', ck1);
   }, 60_000);
+
+  it('a call cut off by a network loss after its first xorb is made again sending only what the CAS had not accepted', async () => {
+    const emu = await startEmulator();
+    const content = randomBytes(36 * MiB);
+    const upload = () => bucket.upload([bytes('artifacts/data/big_agent-01.bin', content)]);
+    const bucket = bucketOn(emu);
+    const held = emu.hold('xorb', { after: 1 });
+    const first = upload();
+    await held.arrived();
+    await emu.stopListening(); // the second xorb's connection drops before its answer
+    expect((await first)[0]).toMatchObject({ ok: false, error: { code: 'HFO_NETWORK' } });
+    await emu.listen();
+    emu.resetCounters();
+    expect((await upload())[0]).toEqual({ bucketPath: 'artifacts/data/big_agent-01.bin', ok: true });
+    expect(emu.counters().requests['xorb']).toBe(1);
+    expect(emu.counters().bytesReceived).toBeLessThan(content.length - 31 * MiB);
+    await expectLanded(emu, 'artifacts/data/big_agent-01.bin', content);
+  }, 120_000);
+
+  it('a resumed xorb the CAS has lost: its shard is refused, every dedup source dropped, and the file sent whole', async () => {
+    const emu = await startEmulator();
+    const cache = path.join(tmpDir(), 'xet-cache');
+    const content = randomBytes(36 * MiB);
+    const held = emu.hold('xorb', { after: 1 });
+    const first = bucketOn(emu, cache).upload([bytes('artifacts/data/big_agent-01.bin', content)]);
+    await held.arrived();
+    await emu.stopListening();
+    expect((await first)[0]?.ok).toBe(false);
+    expect(emu.dropXorbs()).toBeGreaterThan(0); // the CAS lost the xorb the record names
+    await emu.listen();
+    emu.resetCounters();
+    // A new HubBucket, as after a restart: only the record on disk.
+    const [result] = await bucketOn(emu, cache).upload([bytes('artifacts/data/big_agent-01.bin', content)]);
+    expect(result).toEqual({ bucketPath: 'artifacts/data/big_agent-01.bin', ok: true });
+    const c = emu.counters();
+    expect(c.requests['shard']).toBe(2); // refused once, then accepted
+    expect(c.bytesReceived).toBeGreaterThan(content.length); // the redo sent everything
+    expect(await readdir(path.join(cache, 'accepted'))).toEqual([]);
+    await expectLanded(emu, 'artifacts/data/big_agent-01.bin', content);
+  }, 120_000);
 
   it('a file that changes while it is read fails alone; the rest of the call lands', async () => {
     const emu = await startEmulator();

@@ -1,6 +1,7 @@
 /**
- * Which xorbs already hold a chunk: the dedup memory of the upload side. It is filled from three
- * places: xorbs this process uploaded, the shards of earlier runs kept in the state directory
+ * Which xorbs already hold a chunk: the dedup memory of the upload side. It is filled from four
+ * places: xorbs this process uploaded (each once the CAS accepted it), those an interrupted earlier
+ * process had uploaded (AcceptedXorbs), the shards of earlier runs kept in the state directory
  * (see ShardCache), and the shards the CAS answers dedup queries with (whose chunk hashes are
  * keyed with an HMAC key of the answer). A hit lets a file's term point at chunks already stored
  * instead of sending them again. Bounded: past `maxChunks` the oldest xorbs are forgotten.
@@ -13,8 +14,12 @@ import { HASH_BYTES } from './format.js';
 /** A xorb known to hold chunks; `hash` is undefined while this process is still filling it. */
 export interface XorbRef {
   hash: string | undefined;
-  /** Where the xorb came from: dedup hits on `cache` refs are dropped if the CAS no longer has them. */
-  readonly origin: 'session' | 'cache' | 'server';
+  /**
+   * Where the xorb came from: this call (`session`), the shard cache, a dedup answer (`server`), or
+   * an upload the CAS acknowledged that no accepted shard has registered yet (`accepted`, see
+   * AcceptedXorbs). Hits on any but `session` are dropped if the CAS refuses a shard using them.
+   */
+  readonly origin: 'session' | 'cache' | 'server' | 'accepted';
 }
 
 interface XorbRecord {
@@ -110,14 +115,6 @@ export class ChunkIndex {
       if (record && record.keyIdx === k && stored && Buffer.compare(stored, probe) === 0) return { xorb: record.ref, index };
     }
     return undefined;
-  }
-
-  /** Moves every xorb of `other` into this index (a session's xorbs, once its shard is accepted). */
-  absorb(other: ChunkIndex): void {
-    for (const record of other.#xorbs.values()) {
-      if (record.ref.hash === undefined || record.keyIdx !== 0) continue;
-      this.addXorb(record.ref, record.hashes);
-    }
   }
 
   /** Forgets every xorb (the CAS refused a shard that pointed at some of them). */

@@ -159,7 +159,7 @@ export interface ShardXorbIndex {
   hmacKey: Uint8Array | undefined;
   /** The footer's `shard_key_expiry` in ms since the epoch; undefined when there is no footer or it is 0 (no expiry). */
   expiresAt: number | undefined;
-  xorbs: Array<{ hash: string; chunkHashes: Uint8Array[]; chunkLengths: number[] }>;
+  xorbs: Array<{ hash: string; bytesOnDisk: number; chunkHashes: Uint8Array[]; chunkLengths: number[] }>;
 }
 
 /**
@@ -207,6 +207,7 @@ export function parseShardXorbs(buf: Buffer): ShardXorbIndex {
     if (isBookend(buf, at)) break;
     const hash = hashToHex(buf.subarray(at, at + HASH_BYTES));
     const numChunks = buf.readUInt32LE(at + 36);
+    const bytesOnDisk = buf.readUInt32LE(at + 44);
     at += RECORD_BYTES;
     if (at + numChunks * RECORD_BYTES > end) throw new ShardFormatError(`truncated CAS block of xorb ${hash}`);
     const chunkHashes: Uint8Array[] = [];
@@ -216,7 +217,7 @@ export function parseShardXorbs(buf: Buffer): ShardXorbIndex {
       chunkLengths.push(buf.readUInt32LE(at + 36));
       at += RECORD_BYTES;
     }
-    xorbs.push({ hash, chunkHashes, chunkLengths });
+    xorbs.push({ hash, bytesOnDisk, chunkHashes, chunkLengths });
   }
   return { hmacKey, expiresAt, xorbs };
 }

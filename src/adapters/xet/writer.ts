@@ -50,6 +50,16 @@ export interface XetWriterOptions {
    * progress shown from it cannot run ahead of a rate cap or a stalled upload.
    */
   onAcknowledged?: (bytes: number) => void;
+  /**
+   * Called with each xorb the CAS has just accepted, and awaited before the next xorb goes up, so a
+   * record of it (AcceptedXorbs) is written before the process can be further along. Must not throw.
+   */
+  onXorbStored?: (xorb: ShardXorb) => Promise<void>;
+  /**
+   * The CAS block of a xorb in `known` that the CAS accepted but no accepted shard has registered
+   * yet (an interrupted upload's): a term pointing at it puts that block in this call's shard.
+   */
+  unregistered?: (xorbHash: string) => ShardXorb | undefined;
 }
 
 /** Thrown when reading a file failed: the file fails, the rest of the call goes on. */
@@ -102,10 +112,12 @@ const EMPTY_FILE_SHA256_FIELD = new Uint8Array(32);
 
 export class XetWriter {
   readonly #o: XetWriterOptions;
-  /** This call's own xorbs (local dedup within the call); merged into `known` only once the shard is accepted. */
+  /** This call's own xorbs (local dedup within the call); each goes into `known` once the CAS accepted it (onXorbStored). */
   readonly session = new ChunkIndex({ maxChunks: Number.MAX_SAFE_INTEGER });
   readonly #files = new Map<string, FileOut>();
   readonly #sealed: ShardXorb[] = [];
+  /** Xorbs stored before this call that no shard registered yet, which this call's terms use. */
+  readonly #carried = new Map<string, ShardXorb>();
   readonly #queried = new Set<string>();
   #spare: Buffer | undefined;
   #open: OpenXorb | undefined;
@@ -234,7 +246,10 @@ export class XetWriter {
     if (last) await take(last);
   }
 
-  /** Seals the last xorb, waits for every xorb to be stored, then registers files and xorbs in shards. Returns the new xorbs. */
+  /**
+   * Seals the last xorb, waits for every xorb to be stored, then registers files and xorbs in shards.
+   * Returns the xorbs the shards registered: the new ones and the unregistered ones the terms used.
+   */
   async finish(): Promise<ShardXorb[]> {
     if (this.#open && this.#open.hashes.length > 0) this.#seal();
     await this.#inflight;
@@ -248,7 +263,8 @@ export class XetWriter {
       }),
     }));
     // Past the shard size limit, xorbs go first in shards of their own; files always come last.
-    let xorbs = [...this.#sealed];
+    const registered = [...this.#carried.values(), ...this.#sealed];
+    let xorbs = [...registered];
     const putShard = (body: Uint8Array) =>
       this.#o.cas.putShard(body).catch((error: unknown) => {
         this.#failedAt ??= 'shard';
@@ -262,7 +278,7 @@ export class XetWriter {
     }
     if (files.length > 0 || xorbs.length > 0) await putShard(serializeShard(files, xorbs));
     this.#acknowledge(this.#taken);
-    return [...this.#sealed];
+    return registered;
   }
 
   /** Adds one chunk of a file to its terms; returns whether it had to be sent (no stored copy known). */
@@ -320,7 +336,12 @@ export class XetWriter {
     const own = this.session.lookup(hash);
     if (own) return own;
     const stored = this.#o.known.lookup(hash);
-    if (stored) this.#usedDedup = true;
+    if (stored) {
+      this.#usedDedup = true;
+      const xorbHash = stored.xorb.hash as string;
+      const block = this.#carried.has(xorbHash) ? undefined : this.#o.unregistered?.(xorbHash);
+      if (block) this.#carried.set(xorbHash, block);
+    }
     return stored;
   }
 
@@ -362,7 +383,8 @@ export class XetWriter {
     this.#open = undefined;
     const hash = hashToHex(xorbHash(open.hashes.map((h, i) => ({ hash: h, length: open.lengths[i] as number }))));
     open.ref.hash = hash;
-    this.#sealed.push({ hash, bytesOnDisk: open.used, chunkHashes: open.hashes, chunkLengths: open.lengths });
+    const sealed: ShardXorb = { hash, bytesOnDisk: open.used, chunkHashes: open.hashes, chunkLengths: open.lengths };
+    this.#sealed.push(sealed);
     const previous = this.#inflight ?? Promise.resolve();
     const body = open.buf.subarray(0, open.used);
     // Everything chunked before this seal is in this xorb or an earlier one, or was already stored.
@@ -372,6 +394,7 @@ export class XetWriter {
         this.#failedAt ??= 'xorb';
         throw error;
       });
+      await this.#o.onXorbStored?.(sealed);
       this.#acknowledge(upTo);
       // The previous buffer is free once its xorb is stored: the next xorb after this one reuses it.
       if (open.buf.length === XORB_TARGET_BYTES) this.#spare = open.buf;
