@@ -8,6 +8,9 @@
  *   GET  /files?bucket=ns/name    [{ path, size, xetHash, uploadedAt }] for every stored file
  *   GET  /sha256?bucket=&path=    sha256 of the emulator's own rebuild of a stored file
  *   GET  /usage                   this process's cpuUsage() and memoryUsage()
+ *   POST /hold?endpoint=&after=N  hold requests to an endpoint once N of them were answered (one hold at a time)
+ *   GET  /hold                    { waiting }: requests held right now
+ *   POST /release                 let the held requests and every later one through
  *
  * Usage: node --import tsx bench/emulator-server.ts --token hf_... --bucket ns/name
  * Prints one JSON line {"url": ..., "adminUrl": ...} once both listeners are up.
@@ -16,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { startHubEmulator } from '../test/hub-emulator/index.js';
+import { startHubEmulator, type EndpointName, type RequestHold } from '../test/hub-emulator/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +44,8 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
+
+let hold: RequestHold | undefined;
 
 function admin(req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -72,6 +77,16 @@ function admin(req: IncomingMessage, res: ServerResponse): void {
         for (let at = 0; at < data.byteLength; at += 256 * 1024 * 1024) hash.update(data.subarray(at, at + 256 * 1024 * 1024));
         send(res, 200, { size: data.byteLength, sha256: hash.digest('hex') });
       }
+    } else if (req.method === 'POST' && url.pathname === '/hold') {
+      hold?.release();
+      hold = emulator.hold(url.searchParams.get('endpoint') as EndpointName, { after: Number(url.searchParams.get('after') ?? 0) });
+      send(res, 200, { ok: true });
+    } else if (req.method === 'GET' && url.pathname === '/hold') {
+      send(res, 200, { waiting: hold?.waiting ?? 0 });
+    } else if (req.method === 'POST' && url.pathname === '/release') {
+      hold?.release();
+      hold = undefined;
+      send(res, 200, { ok: true });
     } else if (req.method === 'GET' && url.pathname === '/usage') {
       send(res, 200, { cpu: process.cpuUsage(), memory: process.memoryUsage() });
     } else {

@@ -25,6 +25,7 @@ import { manySmallFiles } from './scenarios/s2-many-small-files.js';
 import { latency } from './scenarios/s3-latency.js';
 import { checkpointSeries } from './scenarios/s4-checkpoints.js';
 import { scale } from './scenarios/s5-scale.js';
+import { resume } from './scenarios/s7-resume.js';
 
 const SCENARIOS: Record<number, (ctx: Ctx) => Promise<ScenarioResult>> = {
   1: largeFile,
@@ -32,6 +33,7 @@ const SCENARIOS: Record<number, (ctx: Ctx) => Promise<ScenarioResult>> = {
   3: latency,
   4: checkpointSeries,
   5: scale,
+  7: resume,
 };
 
 const { values } = parseArgs({
@@ -49,7 +51,7 @@ const { values } = parseArgs({
 const selected = values.only
   ? values.only.split(',').map((s) => Number(s.trim()))
   : Object.keys(SCENARIOS).map(Number);
-for (const n of selected) if (!SCENARIOS[n]) throw new Error(`--only: no scenario ${n} (there are 1-5)`);
+for (const n of selected) if (!SCENARIOS[n]) throw new Error(`--only: no scenario ${n} (there are ${Object.keys(SCENARIOS).join(', ')})`);
 
 const mode = values.quick ? 'quick' : 'full';
 const t0 = Date.now();

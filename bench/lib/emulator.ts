@@ -103,6 +103,26 @@ export class EmulatorProcess {
     return body;
   }
 
+  async #post(route: string): Promise<void> {
+    const res = await fetch(`${this.adminUrl}${route}`, { method: 'POST' });
+    if (!res.ok) throw new Error(`emulator admin ${route}: HTTP ${res.status} ${await res.text()}`);
+    await res.body?.cancel();
+  }
+
+  /** Holds requests to `endpoint` (answering none) once `after` of them were answered, until release(). */
+  hold(endpoint: string, after = 0): Promise<void> {
+    return this.#post(`/hold?endpoint=${encodeURIComponent(endpoint)}&after=${after}`);
+  }
+
+  /** Requests held right now. */
+  async held(): Promise<number> {
+    return (await this.#get<{ waiting: number }>('/hold')).waiting;
+  }
+
+  release(): Promise<void> {
+    return this.#post('/release');
+  }
+
   /** CPU seconds and RSS of the emulator process (from /proc). */
   usage(): Promise<ProcSample | undefined> {
     return readProc(this.pid);
