@@ -170,13 +170,18 @@ export class HubBucket implements BucketClient {
   }
 
   async #create(): Promise<void> {
+    const uri = this.#o.target.uri;
     try {
       await createRepo({ repo: this.#repo, visibility: 'private', hubUrl: this.#o.hubUrl, accessToken: this.#o.token, ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}) });
     } catch (error) {
       // Another agent may have created it meanwhile: 409 means it exists now, which is all we wanted.
-      if (error instanceof HubApiError && error.statusCode === 409) return;
-      throw this.#mapError(error, `creating ${this.#o.target.uri}`);
+      if (error instanceof HubApiError && error.statusCode === 409) {
+        this.#o.logger?.info({ bucket: uri }, `bucket ${uri} exists now (another agent created it meanwhile); using it`);
+        return;
+      }
+      throw this.#mapError(error, `creating ${uri}`);
     }
+    this.#o.logger?.info({ bucket: uri, visibility: 'private', hubUrl: this.#o.hubUrl }, `created bucket ${uri} (private) at ${this.#o.hubUrl}, as --create-bucket asked`);
   }
 
   /**

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { openBucket } from '../adapters/bucket.js';
 import { NodeOutboxFs } from '../adapters/node-fs.js';
 import { systemClock } from '../adapters/system-clock.js';
-import type { OutboxFile } from '../core/ports.js';
+import type { BucketClient, OutboxFile } from '../core/ports.js';
+import { OutboxError } from '../core/errors.js';
 import { forTerminal } from '../core/terminal-text.js';
 import type { FileStat } from '../core/types.js';
 import { checkResults, isResultsPath } from '../conventions/results.js';
@@ -40,8 +41,11 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; ver
   try {
     const lines: PlanLine[] = [];
     const uploads: PlanLine[] = [];
+    const bucket = lazyBucket(ctx, fs);
+    // What sync would stop on at start (a missing bucket, a token without access): said, and exit 78 as sync would.
+    const blocked = await startProblem(ctx, bucket);
     // --verify: one listing of the bucket; a version recorded as delivered that it lacks is an upload again.
-    const listing = options.verify ? await listBucket(await openBucket(config, { fs, clock: systemClock, logger })) : undefined;
+    const listing = options.verify && blocked === undefined ? await listBucket(await bucket()) : undefined;
     if ((await fs.stat(config.outbox))?.kind !== 'directory') {
       logger.warn({ outbox: config.outbox }, 'the outbox does not exist yet; nothing to plan');
     }
@@ -99,14 +103,19 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; ver
         }
       }
     }
-    await markConflicts(ctx, fs, uploads);
+    // A bucket that is missing (or not ours to read) holds nobody's files: no conflict to look for.
+    if (blocked === undefined) await markConflicts(ctx, bucket, uploads);
     for (const line of lines) out.write(options.json ? `${JSON.stringify(line)}\n` : formatLine(line));
     if (!options.json) {
       const counts = new Map<string, number>();
       for (const l of lines) counts.set(l.action, (counts.get(l.action) ?? 0) + 1);
       out.write(`\n${[...counts].map(([a, n]) => `${n} ${a}`).join(', ') || 'nothing in the outbox'} — bucket ${config.bucket.uri}, agent ${config.agentId}; nothing was written\n`);
+      if (blocked?.willCreate) out.write(`The bucket does not exist yet: sync creates it (private), as --create-bucket asks.\n`);
     }
-    // Exit as sync would: 1 when something would be rejected or left as a conflict.
+    // Exit as sync would: 78 when it could not start, 1 when something would be rejected or left as a conflict.
+    if (blocked !== undefined && !blocked.willCreate) {
+      throw new OutboxError(blocked.error.code, `sync would stop before uploading anything (exit 78): ${blocked.error.message}`, { cause: blocked.error });
+    }
     return lines.some((l) => l.action === 'rejected' || l.action === 'conflict') ? 1 : 0;
   } finally {
     state?.close();
@@ -126,12 +135,43 @@ async function resultsProblem(fs: NodeOutboxFs, file: OutboxFile, s: FileStat, a
   }
 }
 
+/** The bucket client, opened at most once and only when needed (a local-only plan never opens it). */
+function lazyBucket(ctx: CommandContext, fs: NodeOutboxFs): () => Promise<BucketClient> {
+  let opened: Promise<BucketClient> | undefined;
+  return () => (opened ??= openBucket(ctx.config, { fs, clock: systemClock, logger: ctx.logger }));
+}
+
+interface StartProblem {
+  error: OutboxError;
+  /** It does not exist, and --create-bucket is set: sync would create it and go on. */
+  willCreate: boolean;
+}
+
+/**
+ * The check sync makes at start, without its side effects: an hf:// bucket must exist (or be
+ * created with --create-bucket) and take this token's writes. A local-folder bucket is created by
+ * sync, so nothing is checked for it (the check would write a probe file). Network trouble is no
+ * verdict: sync would retry, and the plan goes on without the conflict check.
+ */
+async function startProblem(ctx: CommandContext, bucket: () => Promise<BucketClient>): Promise<StartProblem | undefined> {
+  if (ctx.config.bucket.kind !== 'hf') return undefined;
+  try {
+    await (await bucket()).check({ create: false });
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof OutboxError) || error.retry !== 'fatal') {
+      ctx.logger.warn({ err: (error as Error).message }, 'could not check the bucket; sync would retry at start');
+      return undefined;
+    }
+    return { error, willCreate: error.code === 'HFO_BUCKET_NOT_FOUND' && ctx.config.createBucket };
+  }
+}
+
 /** A path this agent never wrote that already exists in the bucket would be a conflict, not an upload. */
-async function markConflicts(ctx: CommandContext, fs: NodeOutboxFs, uploads: PlanLine[]): Promise<void> {
+async function markConflicts(ctx: CommandContext, bucket: () => Promise<BucketClient>, uploads: PlanLine[]): Promise<void> {
   if (uploads.length === 0) return;
   try {
-    const bucket = await openBucket(ctx.config, { fs, clock: systemClock, logger: ctx.logger });
-    const taken = await bucket.stat(uploads.map((l) => l.remote as string));
+    const taken = await (await bucket()).stat(uploads.map((l) => l.remote as string));
     for (const line of uploads) {
       if (taken.has(line.remote as string)) {
         line.action = 'conflict';

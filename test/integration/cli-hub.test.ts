@@ -139,7 +139,7 @@ describe('hf-outbox start-up checks of the bucket and token', () => {
     expect(t.emu.listPaths('team/shared')).toEqual([]);
   });
 
-  it('a missing bucket: exit 78 naming it; --create-bucket creates it and publishes', async () => {
+  it('a missing bucket: exit 78 naming it; --create-bucket creates it (private, logged) and publishes', async () => {
     const t = await setup('team/new-bucket');
     await writeTree(t.outbox, { 'scripts/a.py': 'a' });
     const r = await runCli(['sync', ...t.args()]);
@@ -148,6 +148,28 @@ describe('hf-outbox start-up checks of the bucket and token', () => {
     const created = await runCli(['sync', ...t.args(['--create-bucket'])]);
     expect(created.code, created.stderr).toBe(0);
     expect(t.emu.listPaths('team/new-bucket')).toEqual(['artifacts/scripts/a_agent-01.py']);
+    const said = created.logs.filter((l) => /created bucket/.test(l.msg));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatchObject({ bucket: 'hf://buckets/team/new-bucket', visibility: 'private' });
+    expect(said[0]?.msg).toContain('created bucket hf://buckets/team/new-bucket (private)');
+    // The bucket exists now: the next start creates nothing and says nothing of it.
+    const again = await runCli(['sync', ...t.args(['--create-bucket'])]);
+    expect(again.logs.filter((l) => /created bucket/.test(l.msg))).toEqual([]);
+  });
+
+  it('plan against a missing bucket says sync would stop there (exit 78) and how to fix it, not a green plan', async () => {
+    const t = await setup('team/not-yet');
+    await writeTree(t.outbox, { 'scripts/a.py': 'a' });
+    const r = await runCli(['plan', ...t.args()]);
+    expect(r.code).toBe(78);
+    expect(r.stdout).toMatch(/^upload +scripts\/a\.py → artifacts\/scripts\/a_agent-01\.py/m);
+    expect(r.stderr).toMatch(/sync would stop before uploading anything \(exit 78\): bucket hf:\/\/buckets\/team\/not-yet does not exist.*--create-bucket/);
+    // With --create-bucket the same plan is fine, and says the bucket will be created; still nothing is written.
+    const creating = await runCli(['plan', ...t.args(['--create-bucket'])]);
+    expect(creating.code, creating.stderr).toBe(0);
+    expect(creating.stdout).toContain('The bucket does not exist yet: sync creates it (private)');
+    // seedFile throws for a bucket that does not exist: plan created none.
+    expect(() => t.emu.seedFile('team/not-yet', 'artifacts/probe', new Uint8Array(1))).toThrow();
   });
 
   it('no token anywhere: exit 78 listing where it looked', async () => {
