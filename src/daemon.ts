@@ -111,6 +111,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       ...deps,
       outbox: () => this.#config.outbox,
       agentId: () => this.#config.agentId,
+      categories: () => [...this.#config.categories, ...this.#config.unitCategories],
       adopt: options.adopt ?? false,
       signal: this.#abort.signal,
       onUploaded: (e) => this.emit('uploaded', e),

@@ -11,6 +11,7 @@ import type { FileStat } from '../core/types.js';
 import { checkResults, isResultsPath } from '../conventions/results.js';
 import { MAX_RESULTS_BYTES } from '../pipeline/upload.js';
 import { compileRules, ignoredReason, mapPath } from '../pipeline/naming.js';
+import { outsideCategories } from '../pipeline/new-category.js';
 import { walk } from '../pipeline/scan.js';
 import { listBucket, verifyProblem } from '../pipeline/verify.js';
 import { STATE_FILE, StateStore } from '../state/store.js';
@@ -85,7 +86,13 @@ export async function runPlan(ctx: CommandContext, options: { json: boolean; ver
         } else if (invalid !== undefined) {
           lines.push({ action: 'rejected', local, remote: m.bucketPath, sizeBytes: s.sizeBytes, ...artifact, reason: invalid });
         } else {
-          const why = record === undefined ? 'new' : record.uploaded ? 'changed since the last upload' : `not delivered yet (${record.state})`;
+          const outside = record === undefined ? outsideCategories(local, [...config.categories, ...config.unitCategories]) : undefined;
+          const why =
+            record === undefined
+              ? `new${outside ? `; outside the category folders, published ${outside.lands}` : ''}`
+              : record.uploaded
+                ? 'changed since the last upload'
+                : `not delivered yet (${record.state})`;
           const earlier = state?.lastPublished(m.bucketPath);
           const line: PlanLine = earlier
             ? {

@@ -84,6 +84,8 @@ export function showSyncProgress(outbox: Outbox, stream: NodeJS.WriteStream = pr
   });
   outbox.on('uploaded', (u) => {
     files++;
+    // A results JSON's uploaded copy (agent_id, timestamp filled in) is larger than the queued file.
+    totalBytes += u.sizeBytes - u.localSizeBytes;
     doneBytes += u.sizeBytes;
     inFlight.delete(u.bucketPath);
     if (!stopped) bars.log(`uploaded ${u.localPath} → ${u.bucketPath} (${formatBytes(u.sizeBytes)})\n`);

@@ -9,6 +9,7 @@ import { checkResults, isResultsPath } from '../conventions/results.js';
 import { type OutboxError, toOutboxError } from '../core/errors.js';
 import type { BucketClient, Clock, OutboxFs, RemoteEntry, UploadProgress, UploadResult, UploadSource } from '../core/ports.js';
 import { sha256Of } from '../hash/sha256.js';
+import { CategoryNotices } from './new-category.js';
 import { matchXetHash } from '../hash/xet-hash.js';
 import type { Logger } from '../log.js';
 import type { StateStore, TrackedFile } from '../state/store.js';
@@ -23,7 +24,10 @@ export interface UploadJob {
 export interface UploadedEvent {
   localPath: string;
   bucketPath: string;
+  /** Bytes the bucket now holds: the local file's size, except for a results JSON whose copy was filled in. */
   sizeBytes: number;
+  /** The local file's size (what `queued` announced). */
+  localSizeBytes: number;
   durationMs: number;
 }
 
@@ -36,6 +40,8 @@ export interface UploadStageDeps {
   /** Read at each call: a configuration reload may not change them, but the daemon owns them. */
   outbox(): string;
   agentId(): string;
+  /** The category folders (categories and unit categories): a file outside them gets a one-time notice. */
+  categories(): readonly string[];
   /** A bucket file this agent has no record of, identical to the local one, is adopted instead of a conflict. */
   adopt: boolean;
   /** Aborts every call in flight (shutdown past its grace period). */
@@ -65,6 +71,7 @@ export class UploadStage {
   readonly inFlight = new Set<UploadJob>();
   /** Local paths whose upload a crash cut off: their bytes may have landed, so the bucket is checked first. */
   readonly interrupted = new Set<string>();
+  readonly #notices = new CategoryNotices();
 
   constructor(deps: UploadStageDeps) {
     this.#d = deps;
@@ -150,11 +157,13 @@ export class UploadStage {
     }
     const durationMs = clock.now() - started;
     // One commit for the whole call's records.
-    state.transaction(() => this.#record(go, byPath, results, durationMs));
+    // What the bucket holds may differ in size from the local file (a results JSON gets agent_id and timestamp filled in).
+    const sent = new Map(sources.map((s) => [s.bucketPath, s.sizeBytes]));
+    state.transaction(() => this.#record(go, byPath, results, durationMs, sent));
     for (const unit of new Set(go.map((j) => j.file.unitPath))) this.#d.onDelivered(unit);
   }
 
-  #record(go: UploadJob[], byPath: Map<string, UploadJob>, results: UploadResult[], durationMs: number): void {
+  #record(go: UploadJob[], byPath: Map<string, UploadJob>, results: UploadResult[], durationMs: number, sent: Map<string, number>): void {
     const { state } = this.#d;
     for (const result of results) {
       const job = byPath.get(result.bucketPath);
@@ -162,8 +171,10 @@ export class UploadStage {
       if (result.ok) {
         const replaced = state.markUploaded(job.file);
         const replacedAt = replaced && new Date(replaced.uploadedAt).toISOString();
+        const bytes = sent.get(job.file.bucketPath) ?? job.file.sizeBytes;
+        const localBytes = bytes === job.file.sizeBytes ? {} : { localBytes: job.file.sizeBytes };
         this.#d.logger.info(
-          { local: job.file.localPath, remote: job.file.bucketPath, bytes: job.file.sizeBytes, durationMs, batch: go.length, ...(replaced ? { replaced: replacedAt } : {}) },
+          { local: job.file.localPath, remote: job.file.bucketPath, bytes, ...localBytes, durationMs, batch: go.length, ...(replaced ? { replaced: replacedAt } : {}) },
           'uploaded',
         );
         if (replaced) {
@@ -172,7 +183,9 @@ export class UploadStage {
             `replaced the version of ${job.file.bucketPath} this agent published at ${replacedAt} (${replaced.sizeBytes} bytes)`,
           );
         }
-        this.#d.onUploaded({ localPath: job.file.localPath, bucketPath: job.file.bucketPath, sizeBytes: job.file.sizeBytes, durationMs });
+        const notice = this.#notices.notice(job.file.localPath, job.file.bucketPath, this.#d.categories());
+        if (notice) this.#d.logger.warn({ local: job.file.localPath, remote: job.file.bucketPath, category: notice.category ?? null }, notice.message);
+        this.#d.onUploaded({ localPath: job.file.localPath, bucketPath: job.file.bucketPath, sizeBytes: bytes, localSizeBytes: job.file.sizeBytes, durationMs });
       } else if (result.error.code === 'HFO_CONFLICT') {
         // Someone wrote the path between the conflict check and the batch: nothing of ours went there,
         // so the path is not ours (the next attempt checks again) and the file is a conflict.

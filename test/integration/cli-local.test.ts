@@ -102,6 +102,37 @@ describe('hf-outbox sync on a local-folder bucket', () => {
     expect(Object.keys(treeHashes(t.bucket))).toEqual(['artifacts/data/ok_agent-01.csv']);
   });
 
+  it('logs the size the bucket holds for a results JSON whose copy was filled in, beside the local size', async () => {
+    const t = setup();
+    const local = JSON.stringify({ experiment: 'lora r16', score: 0.72 });
+    await writeTree(t.outbox, { 'results/eval.json': local });
+    const r = await runCli(['sync', ...t.args, '--settle-ms', '0']);
+    expect(r.code, r.stderr).toBe(0);
+    const held = await readFile(path.join(t.bucket, 'artifacts/results/eval_agent-01.json'));
+    expect(held.byteLength).toBeGreaterThan(local.length); // agent_id and timestamp were added
+    const line = r.logs.find((l) => l.msg === 'uploaded' && l['local'] === 'results/eval.json');
+    expect(line).toMatchObject({ bytes: held.byteLength, localBytes: local.length });
+    expect(r.logs.find((l) => l.msg === 'sync finished')).toMatchObject({ bytes: held.byteLength });
+  });
+
+  it('publishes files outside the category folders, with one notice per category they create', async () => {
+    const t = setup();
+    await writeTree(t.outbox, { 'notes.txt': 'n', 'todo.txt': 't', 'mystuff/x.bin': 'x', 'mystuff/sub/y.bin': 'y', 'scripts/a.py': 'a' });
+    const r = await runCli(['sync', ...t.args, '--settle-ms', '0']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Object.keys(treeHashes(t.bucket)).sort()).toEqual([
+      'artifacts/mystuff/sub/y_agent-01.bin',
+      'artifacts/mystuff/x_agent-01.bin',
+      'artifacts/notes_agent-01.txt',
+      'artifacts/scripts/a_agent-01.py',
+      'artifacts/todo_agent-01.txt',
+    ]);
+    const notices = r.logs.filter((l) => 'category' in l);
+    expect(notices.map((l) => l['category']).sort()).toEqual(['mystuff', null]);
+    expect(notices.find((l) => l['category'] === 'mystuff')?.msg).toMatch(/new category, artifacts\/mystuff\//);
+    expect(notices.find((l) => l['category'] === null)?.msg).toMatch(/directly in the outbox.*directly under artifacts\//);
+  });
+
   it('reports a file that never stops changing and does not upload it half-written', async () => {
     const t = setup();
     await writeTree(t.outbox, { 'data/growing.log': 'start\n', 'data/done.txt': 'done' });
