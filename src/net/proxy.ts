@@ -34,6 +34,7 @@
  */
 import { Agent, EnvHttpProxyAgent, FormData as UndiciFormData, Pool, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { OutboxError } from '../core/errors.js';
+import { describeNetworkError } from './network-error.js';
 import { policyOf } from './request-policy.js';
 
 export interface ProxyAwareFetch {
@@ -41,8 +42,9 @@ export interface ProxyAwareFetch {
    * Routes through the proxy when one is set; through `globalThis.fetch` otherwise (a request marked
    * `noReadTimeout` always takes undici's own fetch, with an agent without read timeouts). The undici one
    * takes what the global one takes (string/URL/Request; string, bytes, Blob, stream, FormData,
-   * URLSearchParams bodies) and fails the same way (`TypeError('fetch failed')` with the network
-   * error as `cause`, `AbortError`), but its Response is undici's own class: the same API, though
+   * URLSearchParams bodies) and fails the same way: a network failure as a `TypeError` (a
+   * `NetworkError`, src/net/network-error.ts, whose message names the cause and the server), an
+   * abort as `AbortError`. Its Response is undici's own class: the same API, though
    * `instanceof Response` is false.
    */
   fetch: typeof fetch;
@@ -109,8 +111,15 @@ export function proxyAwareFetch(env: NodeJS.ProcessEnv = process.env, options: P
     return (await undiciFetch(url, merged as Parameters<typeof undiciFetch>[1])) as unknown as Response;
   };
   const fetchFn = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    if (policyOf(init).noReadTimeout) return send((patient ??= agent({ headersTimeout: 0, bodyTimeout: 0 })), input, init);
-    return ordinary ? send(ordinary, input, init) : globalThis.fetch(input, init);
+    const sent = policyOf(init).noReadTimeout
+      ? send((patient ??= agent({ headersTimeout: 0, bodyTimeout: 0 })), input, init)
+      : ordinary
+        ? send(ordinary, input, init)
+        : globalThis.fetch(input, init);
+    // A network failure names its cause and server here, once, for every request of every command.
+    return sent.catch((error: unknown) => {
+      throw describeNetworkError(error, input instanceof Request ? input.url : String(input));
+    });
   };
   return {
     fetch: fetchFn as typeof fetch,
