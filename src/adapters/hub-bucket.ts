@@ -29,6 +29,7 @@ import {
 } from './xet/library-writer.js';
 import { ShardCache } from './xet/shard-cache.js';
 import { SourceReadError, XetWriter } from './xet/writer.js';
+import { defaultUploadThreads } from '../hash/chunk-hash-pool.js';
 
 export interface HubBucketOptions {
   target: Extract<BucketTarget, { kind: 'hf' }>;
@@ -40,6 +41,8 @@ export interface HubBucketOptions {
   shardCacheDir?: string;
   /** Who writes uploads (see the xet-writer setting). Default auto. */
   xetWriter?: XetWriterSetting;
+  /** Chunk-hashing threads of the own writer (see the upload-threads setting); default 1. */
+  uploadThreads?: number;
   /** Where the writer in use is recorded for `status` and `doctor`; none: not recorded. */
   stateDir?: string;
   logger?: Logger;
@@ -81,6 +84,7 @@ export async function openHubBucket(
     fs,
     shardCacheDir: path.join(config.stateDir, 'xet-cache'),
     xetWriter: config.xetWriter,
+    uploadThreads: config.uploadThreads === 0 ? defaultUploadThreads() : config.uploadThreads,
     stateDir: config.stateDir,
     ...(fetchImpl ? { fetch: fetchImpl } : {}),
     ...(logger ? { logger } : {}),
@@ -364,6 +368,7 @@ export class HubBucket implements BucketClient {
       known,
       dedupQueryMinBytes: useCache ? DEDUP_MIN_FILE_BYTES : Number.POSITIVE_INFINITY,
       expectedBytes: group.reduce((n, s) => n + s.sizeBytes, 0),
+      threads: this.#o.uploadThreads ?? 1,
       ...(onAcknowledged ? { onAcknowledged } : {}),
       // Each xorb the CAS accepts is recorded and known at once: a later attempt, in this process or
       // the next, sends only what is missing (AcceptedXorbs).
@@ -413,6 +418,7 @@ export class HubBucket implements BucketClient {
       // Registered now (and cached): no longer a resume record.
       await this.#accepted.forget(stored.map((x) => x.hash));
     } catch (error) {
+      await writer.close(); // the hashing threads of a call that stopped early
       if (signal?.aborted) throw error;
       if (useCache && writer.usedDedup && writer.failedAt === 'shard' && error instanceof OutboxError && error.code === 'HFO_UPLOAD_REJECTED') {
         // The CAS refused a shard that points at chunks stored before this call (an earlier call, the

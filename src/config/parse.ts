@@ -33,6 +33,8 @@ export interface Config {
   shutdownGraceMs: number;
   watchMode: (typeof WATCH_MODES)[number];
   xetWriter: (typeof XET_WRITERS)[number];
+  /** Chunk-hashing threads of the own Xet writer (0: half the cores, at least 1). */
+  uploadThreads: number;
   pollIntervalMs: number;
   watchConfig: boolean;
   maxRequestsPerSecond: number;
@@ -121,6 +123,7 @@ export function parseConfig(input: ParseInput): ParseResult {
     shutdownGraceMs: values.shutdownGraceMs as number,
     watchMode: values.watchMode as Config['watchMode'],
     xetWriter: values.xetWriter as Config['xetWriter'],
+    uploadThreads: values.uploadThreads as number,
     pollIntervalMs: values.pollIntervalMs as number,
     watchConfig: values.watchConfig as boolean,
     maxRequestsPerSecond: values.maxRequestsPerSecond as number,

@@ -13,7 +13,7 @@ export const LIVE_SETTINGS = ['settleMs', 'unitSettleMs', 'settleTimeoutMs', 'ig
 /** Settings that take effect only after a restart. */
 export const RESTART_SETTINGS = [
   'outbox', 'bucket', 'agentId', 'stateDir', 'hubUrl', 'tokenFile', 'unitCategories', 'categories', 'concurrency',
-  'maxRequestsPerSecond', 'maxUploadBytesPerSecond', 'createBucket', 'watchMode', 'pollIntervalMs', 'watchConfig', 'xetWriter', 'metricsPort',
+  'maxRequestsPerSecond', 'maxUploadBytesPerSecond', 'createBucket', 'watchMode', 'pollIntervalMs', 'watchConfig', 'xetWriter', 'uploadThreads', 'metricsPort',
 ] as const;
 
 export interface ReloadPlan {

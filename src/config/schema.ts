@@ -148,6 +148,14 @@ export const OPTIONS = {
     defaultText: 'auto',
     schema: v.optional(v.picklist(XET_WRITERS, `expected one of ${XET_WRITERS.join(', ')}`), 'auto'),
   },
+  uploadThreads: {
+    kind: 'integer',
+    description:
+      "Threads that hash an upload's chunks with the own Xet writer (0: half the cores this process may use, at least 1, leaving the rest to training). 1 hashes on the main thread; more hash in worker threads while the main thread finds chunk boundaries and packs xorbs.",
+    defaultText: '0 (half the cores)',
+    example: '4',
+    schema: v.optional(wholeNumber(0, 256), 0),
+  },
   maxUploadBytesPerSecond: {
     kind: 'integer',
     description: 'Upload bandwidth cap in bytes per second across all requests (0: no limit).',

@@ -24,11 +24,17 @@ const MAX_CHUNK = 128 * 1024;
 const WINDOW = 64;
 /** The first byte of a chunk that can end it is MIN_CHUNK − WINDOW − 1 bytes in. */
 const SCAN_SKIP = MIN_CHUNK - WINDOW - 1;
+/**
+ * The rolling hash is fed at most this many bytes per call: gearhash-jit copies each call's input
+ * into its own memory, so a call given the 120 KiB to the largest cut copied about twice what it
+ * scanned before the match (the hash carries over between calls, so the cuts are the same).
+ */
+const SCAN_STEP = 32 * 1024;
 /** Target 64 KiB: the top 16 bits of the rolling hash must be zero. */
 const MASK = 0xffffn << 48n;
 
 /** The Xet DATA_KEY (docs/xet/hashing.md). */
-const DATA_KEY = Uint8Array.from([
+export const DATA_KEY = Uint8Array.from([
   102, 151, 245, 119, 91, 149, 80, 222, 49, 53, 203, 172, 165, 151, 24, 28, 157, 228, 33, 16, 155, 235, 43, 88, 180,
   208, 176, 75, 147, 173, 242, 41,
 ]);
@@ -69,7 +75,21 @@ export class XetChunker {
    * hash carries over from the last block, so every byte is scanned once however the input is cut.
    */
   push(block: Buffer): DataChunk[] {
-    const out: DataChunk[] = [];
+    return this.cut(block).map((data) => this.#chunk(data));
+  }
+
+  /** The last chunk: whatever is left once the input ended. */
+  finish(): DataChunk | undefined {
+    const last = this.cutFinish();
+    return last ? this.#chunk(last) : undefined;
+  }
+
+  /**
+   * As push, without hashing: the bytes of each chunk that ends within this block (views valid
+   * until the next call), for a caller that hashes them elsewhere (src/hash/chunk-hash-pool.ts).
+   */
+  cut(block: Buffer): Buffer[] {
+    const out: Buffer[] = [];
     let pos = 0;
     while (pos < block.length) {
       const end = this.#boundary(block, pos);
@@ -79,7 +99,7 @@ export class XetChunker {
         break;
       }
       const carry = this.#carry;
-      out.push(this.#chunk(carry.length === 0 ? block.subarray(pos, end) : Buffer.concat([...carry, block.subarray(pos, end)])));
+      out.push(carry.length === 0 ? block.subarray(pos, end) : Buffer.concat([...carry, block.subarray(pos, end)]));
       this.#carry = [];
       this.#carried = 0;
       pos = end;
@@ -87,12 +107,12 @@ export class XetChunker {
     return out;
   }
 
-  /** The last chunk: whatever is left once the input ended. */
-  finish(): DataChunk | undefined {
+  /** As finish, without hashing: the last chunk's bytes. */
+  cutFinish(): Buffer | undefined {
     const carry = this.#carry;
     this.#carry = [];
     this.#carried = 0;
-    return carry.length > 0 ? this.#chunk(carry.length === 1 ? (carry[0] as Buffer) : Buffer.concat(carry)) : undefined;
+    return carry.length > 0 ? (carry.length === 1 ? (carry[0] as Buffer) : Buffer.concat(carry)) : undefined;
   }
 
   /**
@@ -106,9 +126,13 @@ export class XetChunker {
     let pos = start + Math.max(0, SCAN_SKIP - before);
     if (pos < maxEnd) {
       if (before <= SCAN_SKIP) this.#gear.resetHash();
-      for (;;) {
-        const at = this.#gear.nextMatch(block.subarray(pos, maxEnd));
-        if (at === -1) break;
+      while (pos < maxEnd) {
+        const step = Math.min(maxEnd, pos + SCAN_STEP);
+        const at = this.#gear.nextMatch(block.subarray(pos, step));
+        if (at === -1) {
+          pos = step;
+          continue;
+        }
         pos += at;
         if (this.#legacy || before + pos - start >= MIN_CHUNK) return pos;
         // Under 8 KiB: not a cut. The hash state carries on, so every later candidate is judged on

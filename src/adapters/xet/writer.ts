@@ -8,6 +8,7 @@
  * The CAS answers for the bytes: it rebuilds each chunk hash, xorb hash and file hash itself.
  */
 import { fileHash, hashToHex, verificationHash, xorbHash, type Chunk } from '@huggingface/xetchunk-wasm';
+import { ChunkHashPool, type HashedBatch } from '../../hash/chunk-hash-pool.js';
 import { XetChunker, type DataChunk } from '../../hash/xet-chunker.js';
 import { startSha256, type BlockSha256 } from '../../hash/sha256.js';
 import { EMPTY_FILE_XET_HASH } from '../../hash/xet-hash.js';
@@ -60,6 +61,14 @@ export interface XetWriterOptions {
    * yet (an interrupted upload's): a term pointing at it puts that block in this call's shard.
    */
   unregistered?: (xorbHash: string) => ShardXorb | undefined;
+  /**
+   * Threads that hash chunks (the --upload-threads setting). 1 or unset: all on this thread. More:
+   * this thread finds the chunk boundaries (sequential, and fast), and batches of chunks are hashed
+   * on that many worker threads while it packs the batches already hashed, in their order.
+   */
+  threads?: number;
+  /** Files from this size use the worker threads (default 2 batches: a smaller file could not use two). */
+  threadsMinFileBytes?: number;
 }
 
 /** Thrown when reading a file failed: the file fails, the rest of the call goes on. */
@@ -109,6 +118,16 @@ const ANSWER_WAIT_AFTER_BYTES = 4 * 1024 * 1024;
  * only ever fed chunks and an empty file has none (data/src/sha256.rs returns the default hash).
  */
 const EMPTY_FILE_SHA256_FIELD = new Uint8Array(32);
+/**
+ * Chunks go to a hashing thread in batches of about this many bytes: large enough that a message
+ * costs nothing next to hashing it (~2 ms), small enough that 2 batches per thread in flight stay
+ * at 64 MiB even with 32 threads.
+ */
+const BATCH_BYTES = 1024 * 1024;
+/** A batch's buffer: room for one more chunk of the largest size past BATCH_BYTES. */
+const BATCH_CAPACITY = BATCH_BYTES + 128 * 1024;
+/** Batches in flight per hashing thread: one being hashed, one waiting, so no thread idles between two. */
+const BATCHES_PER_THREAD = 2;
 
 export class XetWriter {
   readonly #o: XetWriterOptions;
@@ -130,6 +149,9 @@ export class XetWriter {
   #acked = 0;
   /** The background dedup query in flight, if any (one at a time). */
   #asking: Promise<void> | undefined;
+  /** The hashing threads (started with the first file that uses them), and batch buffers back from them for reuse. */
+  #pool: ChunkHashPool | undefined;
+  readonly #freeBatches: ArrayBuffer[] = [];
 
   constructor(options: XetWriterOptions) {
     this.#o = options;
@@ -205,9 +227,12 @@ export class XetWriter {
     };
     const iterator = source[Symbol.asyncIterator]();
     const sha256 = startSha256();
+    const threads = this.#o.threads ?? 1;
+    const pooled = threads > 1 && sizeBytes >= (this.#o.threadsMinFileBytes ?? 2 * BATCH_BYTES);
     let finished = false;
     try {
-      await this.#readAll(iterator, chunker, sha256, take, onBytes);
+      if (pooled) await this.#readAllPooled(iterator, chunker, sha256, take, onBytes, (this.#pool ??= new ChunkHashPool(threads)));
+      else await this.#readAll(iterator, chunker, sha256, take, onBytes);
       finished = true;
     } finally {
       // Stopped early (a CAS call failed): close the source so its file handle is released now.
@@ -227,23 +252,78 @@ export class XetWriter {
     take: (chunk: DataChunk) => Promise<void>,
     onBytes: ((done: number) => void) | undefined,
   ): Promise<void> {
-    let done = 0;
-    for (;;) {
-      let next: IteratorResult<Uint8Array>;
-      try {
-        next = await iterator.next();
-      } catch (error) {
-        throw new SourceReadError(error);
-      }
-      if (next.done) break;
-      const block = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+    for await (const block of readBlocks(iterator, onBytes)) {
       sha256.update(block);
       for (const chunk of chunker.push(block)) await take(chunk);
-      done += block.length;
-      onBytes?.(done);
     }
     const last = chunker.finish();
     if (last) await take(last);
+  }
+
+  /**
+   * As #readAll, with the chunk hashes computed on the hashing threads: this thread cuts chunks and
+   * copies them into batches (the chunker's views last only until its next call), a batch goes to a
+   * thread once it holds BATCH_BYTES, and batches are taken back strictly in the order they were
+   * sent, so chunks reach `take` in file order. At most BATCHES_PER_THREAD × threads batches are out.
+   */
+  async #readAllPooled(
+    iterator: AsyncIterator<Uint8Array>,
+    chunker: XetChunker,
+    sha256: BlockSha256,
+    take: (chunk: DataChunk) => Promise<void>,
+    onBytes: ((done: number) => void) | undefined,
+    pool: ChunkHashPool,
+  ): Promise<void> {
+    const out: Array<{ lengths: number[]; hashed: Promise<HashedBatch> }> = [];
+    let batch = this.#newBatch();
+    const takeOldest = async () => {
+      const first = out.shift();
+      if (!first) return;
+      const { buf, hashes } = await first.hashed;
+      let offset = 0;
+      for (let i = 0; i < first.lengths.length; i++) {
+        const length = first.lengths[i] as number;
+        await take({ hash: hashes.slice(32 * i, 32 * i + 32), length, data: Buffer.from(buf, offset, length) });
+        offset += length;
+      }
+      // take() copied every chunk it keeps (into a xorb): the buffer can carry another batch.
+      this.#freeBatches.push(buf);
+    };
+    const send = async () => {
+      if (batch.lengths.length === 0) return;
+      const hashed = pool.hash(batch.buf.buffer as ArrayBuffer, batch.lengths);
+      hashed.catch(() => undefined); // awaited in order below; a batch left behind by an error must not be an unhandled rejection
+      out.push({ lengths: batch.lengths, hashed });
+      batch = this.#newBatch();
+      while (out.length >= pool.threads * BATCHES_PER_THREAD) await takeOldest();
+    };
+    const add = async (data: Buffer) => {
+      data.copy(batch.buf, batch.used);
+      batch.used += data.length;
+      batch.lengths.push(data.length);
+      if (batch.used >= BATCH_BYTES) await send();
+    };
+    for await (const block of readBlocks(iterator, onBytes)) {
+      sha256.update(block);
+      for (const data of chunker.cut(block)) await add(data);
+    }
+    const last = chunker.cutFinish();
+    if (last) await add(last);
+    await send();
+    while (out.length > 0) await takeOldest();
+  }
+
+  #newBatch(): { buf: Buffer; used: number; lengths: number[] } {
+    const ab = this.#freeBatches.pop() ?? new ArrayBuffer(BATCH_CAPACITY);
+    return { buf: Buffer.from(ab), used: 0, lengths: [] };
+  }
+
+  /** Stops the hashing threads, if any were started. finish() does it too; call it when a call ends early. */
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    this.#freeBatches.length = 0;
+    await pool?.close();
   }
 
   /**
@@ -251,6 +331,7 @@ export class XetWriter {
    * Returns the xorbs the shards registered: the new ones and the unregistered ones the terms used.
    */
   async finish(): Promise<ShardXorb[]> {
+    await this.close();
     if (this.#open && this.#open.hashes.length > 0) this.#seal();
     await this.#inflight;
     await this.#asking;
@@ -401,6 +482,24 @@ export class XetWriter {
     });
     upload.catch(() => undefined); // awaited by the next seal or finish(); never an unhandled rejection
     this.#inflight = upload;
+  }
+}
+
+/** The blocks of a source, as Buffers; a read error becomes SourceReadError. Reports the bytes read so far. */
+async function* readBlocks(iterator: AsyncIterator<Uint8Array>, onBytes: ((done: number) => void) | undefined): AsyncGenerator<Buffer> {
+  let done = 0;
+  for (;;) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await iterator.next();
+    } catch (error) {
+      throw new SourceReadError(error);
+    }
+    if (next.done) return;
+    const block = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+    yield block;
+    done += block.length;
+    onBytes?.(done);
   }
 }
 
