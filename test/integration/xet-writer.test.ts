@@ -18,13 +18,14 @@ import { sha256, tmpDir } from '../helpers/tmp.js';
 const MiB = 1024 * 1024;
 const BUCKET = 'team/shared';
 
-function bucketOn(emu: HubEmulator, shardCacheDir?: string, fs: OutboxFs = new NodeOutboxFs()): HubBucket {
+function bucketOn(emu: HubEmulator, shardCacheDir?: string, fs: OutboxFs = new NodeOutboxFs(), uploadThreads?: number): HubBucket {
   return new HubBucket({
     target: { kind: 'hf', id: BUCKET, owner: 'team', name: 'shared', uri: `hf://buckets/${BUCKET}` },
     hubUrl: emu.url,
     token: WRITE_TOKEN,
     fs,
     ...(shardCacheDir ? { shardCacheDir } : {}),
+    ...(uploadThreads ? { uploadThreads } : {}),
   });
 }
 
@@ -120,6 +121,20 @@ describe('own Xet writer', () => {
     expect(emu.counters().bytesReceived / ck2.length).toBeLessThan(0.1);
     await expectLanded(emu, 'artifacts/checkpoints/step-1_agent-01/model.bin', ck1);
     await expectLanded(emu, 'artifacts/checkpoints/step-2_agent-01/model.bin', ck2);
+  }, 120_000);
+
+  it('with 3 upload threads a checkpoint and its 5% rewrite land byte-identical, and the rewrite still dedups', async () => {
+    const emu = await startEmulator();
+    const cache = path.join(tmpDir(), 'xet-cache');
+    const ck0 = randomBytes(40 * MiB);
+    const ck1 = rewrite(ck0, 0.05, 3);
+    await bucketOn(emu, cache, undefined, 3).upload([bytes('artifacts/checkpoints/step-0_agent-01/model.bin', ck0)]);
+    emu.resetCounters();
+    const [result] = await bucketOn(emu, cache, undefined, 3).upload([bytes('artifacts/checkpoints/step-1_agent-01/model.bin', ck1)]);
+    expect(result?.ok).toBe(true);
+    expect(emu.counters().bytesReceived / ck1.length).toBeLessThan(0.1);
+    await expectLanded(emu, 'artifacts/checkpoints/step-0_agent-01/model.bin', ck0);
+    await expectLanded(emu, 'artifacts/checkpoints/step-1_agent-01/model.bin', ck1);
   }, 120_000);
 
   it('a second checkpoint from another machine (no cache) still dedups through the CAS dedup answers', async () => {
