@@ -2,57 +2,93 @@
  * The own Xet writer (src/adapters/xet/writer.ts) on one file, to a CAS that discards what it is
  * sent: the client's own cost of an upload, with no network and no emulator competing for the cores.
  *
- * Usage: node --import tsx bench/writer-noop.ts FILE [--threads N] [--block-mib 8]
- * Prints one JSON line: { bytes, threads, xetHash, xorbs, chunks, digest, totalMs, cpuS }.
- * `digest` is a sha256 over every sealed xorb's hash, size, chunk hashes and lengths, in order:
- * two runs that produced the same xorbs give the same digest.
+ * Usage: node --import tsx bench/writer-noop.ts FILE [--threads N] [--block-mib 8] [--verify | --stages]
+ *
+ * Prints one JSON line: { bytes, threads, xetHash, xorbs, chunks, digest, totalMs, cpuS } where
+ * `digest` is a sha256 over every sealed xorb's hash, size, chunk hashes and lengths, in order (two
+ * runs that made the same xorbs give the same digest) and cpuS counts every thread of the process
+ * from the first read to finish() (module loading excluded, as in raw-ceiling.ts).
+ *
+ * --verify: the CAS checks every xorb with the Hub emulator's own code (test/hub-emulator: chunks
+ *   decoded, re-hashed with its own BLAKE3, its own xorb Merkle hash) and adds `rebuilt`: the
+ *   sha256 of the decoded chunks in order and the file hash rebuilt from them (valid for a file with
+ *   no repeated chunk, which random data is).
+ * --stages: no writer; CPU seconds per GiB of each stage alone, on this thread: read, + chunk
+ *   boundaries, + BLAKE3 of the chunks, sha256 of the file; then the whole writer on one thread.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ChunkIndex } from '../src/adapters/xet/chunk-index.js';
-import { XetWriter, type CasWrites } from '../src/adapters/xet/writer.js';
 import type { ShardXorb } from '../src/adapters/xet/format.js';
+import { XetWriter, type CasWrites } from '../src/adapters/xet/writer.js';
+import { XetChunker } from '../src/hash/xet-chunker.js';
+import { fileHashHex, HASH_BYTES, type ChunkList } from '../test/hub-emulator/hash.js';
+import { decodeChunk, verifyXorb } from '../test/hub-emulator/xorb.js';
 
 const { values, positionals } = parseArgs({
-  options: { threads: { type: 'string', default: '1' }, 'block-mib': { type: 'string', default: '8' } },
+  options: {
+    threads: { type: 'string', default: '1' },
+    'block-mib': { type: 'string', default: '8' },
+    verify: { type: 'boolean', default: false },
+    stages: { type: 'boolean', default: false },
+  },
   allowPositionals: true,
 });
 const file = positionals[0];
-if (file === undefined) throw new Error('usage: writer-noop.ts FILE [--threads N] [--block-mib N]');
+if (file === undefined) throw new Error('usage: writer-noop.ts FILE [--threads N] [--block-mib N] [--verify | --stages]');
 const threads = Number(values.threads);
 const blockBytes = Number(values['block-mib']) * 1024 * 1024;
+const size = statSync(file).size;
+const GiB = 1024 * 1024 * 1024;
 
-let xorbBytes = 0;
-const cas: CasWrites = {
-  putXorb: async (_hash, body) => {
-    xorbBytes += body.length;
-  },
-  putShard: async () => undefined,
-  queryChunk: async () => undefined,
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 };
+const read = () => createReadStream(file, { highWaterMark: blockBytes });
 
 /** sha256 over the xorbs' hashes, sizes, chunk hashes and lengths, in order. */
-export function xorbDigest(xorbs: readonly ShardXorb[]): string {
+function xorbDigest(xorbs: readonly ShardXorb[]): string {
   const h = createHash('sha256');
   for (const x of xorbs) {
     h.update(`${x.hash}:${x.bytesOnDisk}:${x.chunkHashes.length}\n`);
     for (const c of x.chunkHashes) h.update(c);
-    h.update(Uint32Array.from(x.chunkLengths));
+    h.update(new Uint8Array(Uint32Array.from(x.chunkLengths).buffer));
   }
   return h.digest('hex');
 }
 
-const started = performance.now();
-const cpu0 = process.cpuUsage();
-const writer = new XetWriter({ cas, known: new ChunkIndex(), dedupQueryMinBytes: Number.POSITIVE_INFINITY, expectedBytes: Number.MAX_SAFE_INTEGER, threads });
-let bytes = 0;
-const xetHash = await writer.addFile(createReadStream(file, { highWaterMark: blockBytes }), statSync(file).size, (done) => (bytes = done));
-const xorbs = await writer.finish();
-const totalMs = performance.now() - started;
-const cpu = process.cpuUsage(cpu0);
-console.log(
-  JSON.stringify({
+async function writerRun(): Promise<Record<string, unknown>> {
+  let xorbBytes = 0;
+  const runs: ChunkList[] = [];
+  const content = createHash('sha256');
+  let failures = 0;
+  const cas: CasWrites = {
+    putXorb: async (hash, body) => {
+      xorbBytes += body.length;
+      if (!values.verify) return;
+      // Checked by the emulator's code: throws on a chunk or xorb hash that does not match the bytes.
+      const data = Buffer.from(body);
+      const { layout, chunkHashes } = await verifyXorb(data, hash).catch((error: unknown) => {
+        failures++;
+        throw error;
+      });
+      for (let i = 0; i < layout.uncompressedLengths.length; i++) content.update(decodeChunk(data, layout.chunkOffsets[i] as number));
+      runs.push({ hashes: chunkHashes, lengths: layout.uncompressedLengths, start: 0, end: layout.uncompressedLengths.length });
+    },
+    putShard: async () => undefined,
+    queryChunk: async () => undefined,
+  };
+  const started = performance.now();
+  const cpu0 = cpuNow();
+  const writer = new XetWriter({ cas, known: new ChunkIndex(), dedupQueryMinBytes: Number.POSITIVE_INFINITY, expectedBytes: size, threads });
+  let bytes = 0;
+  const xetHash = await writer.addFile(read(), size, (done) => (bytes = done));
+  const xorbs = await writer.finish();
+  const totalMs = performance.now() - started;
+  const cpuS = cpuNow() - cpu0;
+  const out: Record<string, unknown> = {
     bytes,
     threads,
     xetHash,
@@ -61,6 +97,56 @@ console.log(
     chunks: xorbs.reduce((n, x) => n + x.chunkHashes.length, 0),
     digest: xorbDigest(xorbs),
     totalMs: Math.round(totalMs),
-    cpuS: (cpu.user + cpu.system) / 1e6,
-  }),
-);
+    cpuS,
+  };
+  if (values.verify) out['rebuilt'] = { failures, sha256: content.digest('hex'), xetHash: fileHashHex(runs), chunkHashBytes: runs.reduce((n, r) => n + r.end * HASH_BYTES, 0) };
+  return out;
+}
+
+/** CPU seconds per GiB of `f` run over the file: the least of 2 runs (a shared machine only ever adds). */
+async function stage(f: () => Promise<void>): Promise<number> {
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 2; i++) {
+    const cpu0 = cpuNow();
+    await f();
+    best = Math.min(best, cpuNow() - cpu0);
+  }
+  return (best / size) * GiB;
+}
+
+async function stagesRun(): Promise<Record<string, unknown>> {
+  await writerRun(); // warm-up: page cache, JIT, wasm instances
+  const readOnly = await stage(async () => {
+    for await (const _ of read());
+  });
+  const boundaries = await stage(async () => {
+    const c = await XetChunker.create();
+    for await (const b of read()) c.cut(b as Buffer);
+    c.cutFinish();
+  });
+  const blake3 = await stage(async () => {
+    const c = await XetChunker.create();
+    for await (const b of read()) c.push(b as Buffer);
+    c.finish();
+  });
+  const sha256 = await stage(async () => {
+    const h = createHash('sha256');
+    for await (const b of read()) h.update(b as Buffer);
+    h.digest();
+  });
+  const writer = await stage(async () => void (await writerRun()));
+  // Each stage's own cost: the differences (read is inside every one).
+  return {
+    bytes: size,
+    cpuSPerGiB: {
+      read: readOnly,
+      boundaries: boundaries - readOnly,
+      chunkBlake3: blake3 - boundaries,
+      fileSha256: sha256 - readOnly,
+      packCompressXorbHashRest: writer - blake3 - (sha256 - readOnly),
+      writerOneThread: writer,
+    },
+  };
+}
+
+console.log(JSON.stringify(values.stages ? await stagesRun() : await writerRun()));
