@@ -5,11 +5,11 @@
  * (xetchunk-wasm 0.2.0, the JS library's chunker, and hf-outbox before) is still cut exactly, to
  * recognise files recorded under it.
  */
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createChunker, finalize, getChunks, hashToHex, nextBlock } from '@huggingface/xetchunk-wasm';
 import { XetChunker, type ChunkRule, type DataChunk } from '../../src/hash/xet-chunker.js';
 import { CONST_1MB_BOUNDARIES, HITTING, RANDOM_1MB, splitmixData, triggeringData } from '../fixtures/xet-core-chunking-vectors.js';
+import { seededBytes, seededRandom } from '../helpers/seeded.js';
 
 const KiB = 1024;
 
@@ -28,20 +28,29 @@ async function ours(data: Buffer, blockSizes: () => number, rule: ChunkRule = 'x
 }
 
 const whole = () => Number.MAX_SAFE_INTEGER;
+/** Block sizes of 1..max bytes, the same sequence for the same seed. */
+const randomSplits = (seed: number, max: number) => {
+  const random = seededRandom(seed);
+  return () => 1 + Math.floor(random() * max);
+};
 const boundaries = (chunks: ReadonlyArray<{ length: number }>) => {
   let at = 0;
   return chunks.map((c) => (at += c.length));
 };
 const summary = (chunks: ReadonlyArray<{ hash: Uint8Array; length: number }>) => chunks.map((c) => `${c.length}:${hashToHex(c.hash)}`);
 
-/** Data with long runs (forced 128 KiB cuts), text-like stretches and random stretches. */
-function mixed(size: number): Buffer {
+/**
+ * Data with long runs (forced 128 KiB cuts), text-like stretches and random stretches, the same for
+ * the same seed: a test asserting a share of chunks must not pass or fail by the draw.
+ */
+function mixed(size: number, seed: number): Buffer {
+  const random = seededRandom(seed);
   const out = Buffer.alloc(size);
   for (let at = 0; at < size; ) {
-    const n = Math.min(size - at, 1000 + Math.floor(Math.random() * 300 * KiB));
-    const kind = Math.floor(Math.random() * 3);
-    if (kind === 0) randomBytes(n).copy(out, at);
-    else if (kind === 1) out.fill(Math.floor(Math.random() * 256), at, at + n);
+    const n = Math.min(size - at, 1000 + Math.floor(random() * 300 * KiB));
+    const kind = Math.floor(random() * 3);
+    if (kind === 0) seededBytes(n, `${seed}:${at}`).copy(out, at);
+    else if (kind === 1) out.fill(Math.floor(random() * 256), at, at + n);
     else out.write('step,loss\n0,1.234\n'.repeat(Math.ceil(n / 18)).slice(0, n), at, 'latin1');
     at += n;
   }
@@ -81,8 +90,8 @@ describe('Xet chunker, xet-core rule (xet-core chunking.rs test vectors)', () =>
   });
 
   it('keeps every chunk but the last within 8 KiB..128 KiB and the bytes intact, split at random points', async () => {
-    const data = mixed(6 * 1024 * KiB);
-    const got = await ours(data, () => 1 + Math.floor(Math.random() * 300 * KiB));
+    const data = mixed(6 * 1024 * KiB, 11);
+    const got = await ours(data, randomSplits(12, 300 * KiB));
     for (const c of got.slice(0, -1)) {
       expect(c.length).toBeGreaterThanOrEqual(8 * KiB);
       expect(c.length).toBeLessThanOrEqual(128 * KiB);
@@ -95,6 +104,7 @@ describe('Xet chunker, xet-core rule (xet-core chunking.rs test vectors)', () =>
     };
     const library = key(getChunks(data));
     const shared = [...key(got)].filter(([where]) => library.has(where));
+    console.info(`${shared.length} of ${got.length} chunks cut alike by both rules`);
     expect(shared.length).toBeGreaterThan(got.length / 2);
     for (const [where, hash] of shared) expect(hash, where).toBe(library.get(where));
   });
@@ -108,9 +118,9 @@ describe('Xet chunker, xet-core rule (xet-core chunking.rs test vectors)', () =>
 
 describe('Xet chunker, legacy rule (xetchunk-wasm 0.2.0)', () => {
   it.each([
-    ['random data in 1 MiB blocks', () => randomBytes(5 * 1024 * KiB + 17), () => 1024 * KiB],
-    ['mixed data split at random points', () => mixed(4 * 1024 * KiB), () => 1 + Math.floor(Math.random() * 300 * KiB)],
-    ['a file smaller than the minimum chunk', () => randomBytes(5000), () => 1000],
+    ['random data in 1 MiB blocks', () => seededBytes(5 * 1024 * KiB + 17, 21), () => 1024 * KiB],
+    ['mixed data split at random points', () => mixed(4 * 1024 * KiB, 22), randomSplits(23, 300 * KiB)],
+    ['a file smaller than the minimum chunk', () => seededBytes(5000, 24), () => 1000],
   ])('cuts and hashes %s exactly like xetchunk-wasm', async (_name, make, blocks) => {
     const data = make();
     const got = await ours(data, blocks, 'legacy');
@@ -119,8 +129,8 @@ describe('Xet chunker, legacy rule (xetchunk-wasm 0.2.0)', () => {
   });
 
   it('matches xetchunk-wasm streamed with the same block splits', async () => {
-    const data = mixed(3 * 1024 * KiB);
-    const sizes = Array.from({ length: 400 }, () => 1 + Math.floor(Math.random() * 50 * KiB));
+    const data = mixed(3 * 1024 * KiB, 31);
+    const sizes = Array.from({ length: 400 }, randomSplits(32, 50 * KiB));
     let i = 0;
     const got = await ours(data, () => sizes[i++ % sizes.length] as number, 'legacy');
     const ref = createChunker();
@@ -136,10 +146,11 @@ describe('Xet chunker, legacy rule (xetchunk-wasm 0.2.0)', () => {
   });
 
   it('differs from the xet-core rule on random data in a few percent of chunks', async () => {
-    const data = splitmixData(8 * 1024 * KiB, 7n);
+    const data = seededBytes(8 * 1024 * KiB, 7);
     const now = new Set(boundaries(await ours(data, whole)));
     const old = boundaries(await ours(data, whole, 'legacy'));
     const moved = old.filter((b) => !now.has(b)).length;
+    console.info(`${moved} of ${old.length} legacy boundaries moved`);
     expect(moved).toBeGreaterThan(0);
     expect(moved / old.length).toBeLessThan(0.25);
   });
