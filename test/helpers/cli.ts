@@ -43,9 +43,27 @@ export function parseLogs(stdout: string): LogLine[] {
   return out;
 }
 
-export function runCli(args: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export interface RunOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  timeoutMs?: number;
+  /**
+   * Runs the CLI with this many file descriptors at most (`ulimit -n`, soft and hard: Node raises a
+   * soft limit to the hard one at start), so a test can prove work beyond the limit never hits EMFILE.
+   */
+  openFilesLimit?: number;
+}
+
+/** The command line that starts the CLI, under `ulimit -n` when asked. */
+function cliCommand(args: string[], openFilesLimit?: number): [string, string[]] {
+  if (openFilesLimit === undefined) return [process.execPath, [CLI, ...args]];
+  return ['/bin/sh', ['-c', `ulimit -n ${Math.floor(openFilesLimit)} && exec "$0" "$@"`, process.execPath, CLI, ...args]];
+}
+
+export function runCli(args: string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: options.env ?? cleanEnv(), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, argv] = cliCommand(args, options.openFilesLimit);
+    const child = spawn(command, argv, { env: options.env ?? cleanEnv(), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -68,10 +86,14 @@ export class Daemon {
   stdout = '';
   stderr = '';
   readonly exited: Promise<number | null>;
+  /** Log lines parsed so far, and how much of stdout they cover (parsed once, not on every poll). */
+  #logs: LogLine[] = [];
+  #parsedTo = 0;
 
   constructor(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}) {
     this.child = spawn(process.execPath, [CLI, ...args], { env: options.env ?? cleanEnv(), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.child.stdout?.setEncoding('utf8');
+    this.child.stdout?.on('data', (d: string) => (this.stdout += d));
     this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
     onTestFinished(async () => {
@@ -82,8 +104,14 @@ export class Daemon {
     });
   }
 
+  /** Every complete log line so far (a copy: later lines do not appear in it). */
   get logs(): LogLine[] {
-    return parseLogs(this.stdout);
+    const end = this.stdout.lastIndexOf('\n') + 1;
+    if (end > this.#parsedTo) {
+      for (const line of parseLogs(this.stdout.slice(this.#parsedTo, end))) this.#logs.push(line);
+      this.#parsedTo = end;
+    }
+    return [...this.#logs];
   }
 
   /** Waits (bounded) until a log line matches. */

@@ -24,9 +24,14 @@ export function outboxIn(root: string): string {
 
 /** Writes a tree declared as data: { "scripts/a.py": "print(1)" }. */
 export async function writeTree(root: string, files: Record<string, string | Uint8Array>): Promise<void> {
+  const made = new Set<string>();
   for (const [rel, content] of Object.entries(files)) {
     const abs = path.join(root, ...rel.split('/'));
-    await mkdir(path.dirname(abs), { recursive: true });
+    const dir = path.dirname(abs);
+    if (!made.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      made.add(dir);
+    }
     await writeFile(abs, content);
   }
 }

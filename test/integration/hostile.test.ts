@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -207,20 +207,30 @@ describe('hostile and odd input', () => {
     60_000,
   );
 
-  it('100,000 files at once: all land, the daemon stays up', async () => {
+  // The property is "a burst beyond every bound lands whole, and the process stays up within its
+  // descriptors", not a size: 5,000 files are 20 times the 256 open files this run may hold (a
+  // process opening them all at once fails with EMFILE), 50 upload calls of 100, 12 times the 400
+  // units the backlog lets ahead of the queue, and folders of 1,000 entries. Time and memory at
+  // 100,000 files are measured by bench/scenarios/s5-scale.ts (a benchmark, not a test's assertion).
+  it('5,000 files at once, 20 times the open-file limit: all land, none fails with EMFILE, the daemon stays up', async () => {
     const t = local();
-    const files: Record<string, string> = {};
-    for (let i = 0; i < 100_000; i++) files[`data/bulk/d${Math.floor(i / 1000)}/f${i}.txt`] = String(i);
-    await writeTree(t.outbox, files);
+    const COUNT = 5_000;
+    for (let i = 0; i < COUNT; i++) {
+      const dir = path.join(t.outbox, 'data/bulk', `d${Math.floor(i / 1000)}`);
+      if (i % 1000 === 0) mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, `f${i}.txt`), String(i)); // synchronously: 3 times faster than writeTree here
+    }
     const started = Date.now();
-    const r = await runCli(['sync', ...t.args], { timeoutMs: 600_000 });
-    expect(r.code, r.stderr).toBe(0);
+    const r = await runCli(['sync', ...t.args], { timeoutMs: 300_000, openFilesLimit: 256 });
+    expect(r.code, r.stdout.slice(-3000) + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toMatch(/EMFILE|too many open files/i);
+    expect(r.logs.find((l) => l.msg === 'sync finished')).toMatchObject({ scanned: COUNT, uploaded: COUNT, failed: 0 });
     let count = 0;
     for (const d of readdirSync(path.join(t.bucket, 'artifacts/data/bulk'))) count += readdirSync(path.join(t.bucket, 'artifacts/data/bulk', d)).length;
-    expect(count).toBe(100_000);
-    expect(readFileSync(path.join(t.bucket, 'artifacts/data/bulk/d42/f42123_agent-01.txt'), 'utf8')).toBe('42123');
-    console.info(`100,000 files synced to a local-folder bucket in ${Date.now() - started} ms`);
-  }, 700_000);
+    expect(count).toBe(COUNT);
+    expect(readFileSync(path.join(t.bucket, 'artifacts/data/bulk/d4/f4321_agent-01.txt'), 'utf8')).toBe('4321');
+    console.info(`${COUNT} files synced to a local-folder bucket under ulimit -n 256 in ${Date.now() - started} ms`);
+  }, 320_000);
 });
 
 describe('the token appears nowhere', () => {
