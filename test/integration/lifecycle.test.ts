@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Daemon, cleanEnv, runCli, waitFor } from '../helpers/cli.js';
+import { Daemon, cleanEnv, freePort, runCli, waitFor } from '../helpers/cli.js';
 import { Receiver } from '../helpers/notify-receiver.js';
 import { startEmulator, writeTokenFile } from '../helpers/hub.js';
 import { outboxIn, sha256, tmpDir, writeTree } from '../helpers/tmp.js';
@@ -115,7 +115,7 @@ function hasNotifyTools(): boolean {
 describe('observability', () => {
   it('--metrics-port serves /healthz once ready and Prometheus /metrics with uploads counted', async () => {
     const root = tmpDir();
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
     const d = new Daemon(['watch', '--outbox', outboxIn(root), '--bucket', path.join(root, 'bucket'), '--state-dir', path.join(root, 'state'), '--agent-id', 'agent-01', '--settle-ms', '0', '--metrics-port', String(port)]);
     await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
