@@ -413,8 +413,10 @@ export class HubBucket implements BucketClient {
       batching = true;
       batchFailures = register.length > 0 ? await this.#cas.addFiles(register, signal) : new Map<string, string>();
       // What this call stored is already known (onXorbStored); for large files the next run keeps it
-      // too, through the shard cache: a checkpoint series dedups step to step.
+      // too, through the shard cache: a checkpoint series dedups step to step. Small files' xorbs
+      // were known only in case the call had to be made again.
       if (large) await this.#shardCache?.save(stored).catch(() => undefined); // the cache only ever saves bytes
+      else this.#known.forget(new Set(stored.map((x) => x.hash)));
       // Registered now (and cached): no longer a resume record.
       await this.#accepted.forget(stored.map((x) => x.hash));
     } catch (error) {

@@ -44,4 +44,15 @@ describe('ChunkIndex', () => {
     expect(index.size).toBe(0);
     expect(index.lookup(kept[0] as Uint8Array)).toBeUndefined();
   });
+
+  it('forget() drops only the named xorbs (a small-file call, once registered)', () => {
+    const index = new ChunkIndex();
+    const [gone, kept] = [hashes(2), hashes(2)];
+    index.addXorb({ hash: 'a'.repeat(64), origin: 'accepted' }, gone);
+    index.addXorb({ hash: 'b'.repeat(64), origin: 'cache' }, kept);
+    index.forget(new Set(['a'.repeat(64)]));
+    expect(index.size).toBe(1);
+    expect(index.lookup(gone[1] as Uint8Array)).toBeUndefined();
+    expect(index.lookup(kept[1] as Uint8Array)).toMatchObject({ index: 1, xorb: { hash: 'b'.repeat(64) } });
+  });
 });

@@ -117,6 +117,11 @@ export class ChunkIndex {
     return undefined;
   }
 
+  /** Forgets these xorbs (by hash), whatever their origin. */
+  forget(xorbHashes: ReadonlySet<string>): void {
+    for (const [slot, record] of this.#xorbs) if (record.ref.hash !== undefined && xorbHashes.has(record.ref.hash)) this.#drop(slot, record);
+  }
+
   /** Forgets every xorb (the CAS refused a shard that pointed at some of them). */
   clear(): void {
     for (const [slot, record] of this.#xorbs) this.#drop(slot, record);
