@@ -13,6 +13,7 @@ import { OutboxError, toOutboxError } from '../core/errors.js';
 import type { BucketClient, OutboxFs, RemoteEntry, UploadProgress, UploadResult, UploadSource } from '../core/ports.js';
 import type { Logger } from '../log.js';
 import { sha256Of } from '../hash/sha256.js';
+import { appearedMeanwhile, compareWritten, type WrittenFile } from './foreign-write.js';
 import { findToken } from './hub-token.js';
 import { AcceptedXorbs } from './xet/accepted-xorbs.js';
 import { CasClient } from './xet/cas-client.js';
@@ -323,7 +324,17 @@ export class HubBucket implements BucketClient {
   }
 
   /** The call through @huggingface/hub's own upload: the whole call lands, or fails as one. */
-  async #uploadLibrary(group: readonly UploadSource[], options: { signal?: AbortSignal }): Promise<UploadResult[]> {
+  async #uploadLibrary(all: readonly UploadSource[], options: { signal?: AbortSignal }): Promise<UploadResult[]> {
+    // Checked again right before (a file someone wrote meanwhile holds back its checkpoint folder), compared right after.
+    const refused = new Map<string, OutboxError>();
+    try {
+      await this.#recheckFree(all, all.map((s) => ({ path: s.bucketPath })), refused);
+    } catch (error) {
+      const mapped = this.#mapError(error, `reading ${this.#o.target.uri}`);
+      return all.map((s) => ({ bucketPath: s.bucketPath, ok: false, error: mapped }));
+    }
+    holdBackFolders(all, refused);
+    const group = all.filter((s) => !refused.has(s.bucketPath));
     const files = group.map((s) => ({
       path: s.bucketPath,
       content: s.local
@@ -331,13 +342,18 @@ export class HubBucket implements BucketClient {
         : new Blob([s.content ?? new Uint8Array()]),
     }));
     try {
-      await uploadThroughLibrary(this.#libraryTarget, files, options.signal);
+      if (files.length > 0) await uploadThroughLibrary(this.#libraryTarget, files, options.signal);
     } catch (error) {
       if (options.signal?.aborted) throw error;
       const mapped = this.#mapError(error, `uploading to ${this.#o.target.uri} through @huggingface/hub`);
-      return group.map((s) => ({ bucketPath: s.bucketPath, ok: false, error: mapped }));
+      return all.map((s) => ({ bucketPath: s.bucketPath, ok: false, error: refused.get(s.bucketPath) ?? mapped }));
     }
-    return group.map((s) => ({ bucketPath: s.bucketPath, ok: true }));
+    // The library does not say which hashes it registered: the compare after the batch goes by size.
+    const overwritten = await this.#compareAfter(group.map((s) => ({ path: s.bucketPath, sizeBytes: s.sizeBytes })));
+    return all.map((s): UploadResult => {
+      const error = refused.get(s.bucketPath) ?? overwritten.get(s.bucketPath);
+      return error ? { bucketPath: s.bucketPath, ok: false, error } : { bucketPath: s.bucketPath, ok: true };
+    });
   }
 
   async #uploadGroup(
@@ -399,19 +415,14 @@ export class HubBucket implements BucketClient {
       // No conditional write in the bucket API: a path that was free at the conflict check is checked
       // again right before the batch, so a file someone wrote meanwhile is left alone (a conflict).
       await this.#recheckFree(group, added, failed);
-      // A checkpoint folder is registered whole or not at all: a file that failed holds back the rest of its folder.
-      const brokenFolders = new Map<string, OutboxError>();
-      for (const s of group) {
-        const error = failed.get(s.bucketPath);
-        if (error !== undefined && s.folder !== undefined && !brokenFolders.has(s.folder.id)) brokenFolders.set(s.folder.id, error);
-      }
-      for (const s of group) {
-        const cause = s.folder === undefined ? undefined : brokenFolders.get(s.folder.id);
-        if (cause !== undefined && !failed.has(s.bucketPath)) failed.set(s.bucketPath, heldBack(s, cause));
-      }
+      holdBackFolders(group, failed);
       const register = added.filter((a) => !failed.has(a.path));
       batching = true;
       batchFailures = register.length > 0 ? await this.#cas.addFiles(register, signal) : new Map<string, string>();
+      // ... and compared right after it: a path that does not hold what we registered was written by someone else meanwhile.
+      const sizes = new Map(group.map((s) => [s.bucketPath, s.sizeBytes]));
+      const landed = register.filter((a) => !batchFailures.has(a.path)).map((a) => ({ ...a, sizeBytes: sizes.get(a.path) ?? 0 }));
+      for (const [p, error] of await this.#compareAfter(landed)) failed.set(p, error);
       // What this call stored is already known (onXorbStored); for large files the next run keeps it
       // too, through the shard cache: a checkpoint series dedups step to step. Small files' xorbs
       // were known only in case the call had to be made again.
@@ -454,16 +465,20 @@ export class HubBucket implements BucketClient {
     const ready = new Set(added.map((a) => a.path));
     const paths = group.filter((s) => s.mustBeFree && ready.has(s.bucketPath) && !failed.has(s.bucketPath)).map((s) => s.bucketPath);
     if (paths.length === 0) return;
-    for (const [p, entry] of await this.stat(paths)) {
-      failed.set(
-        p,
-        new OutboxError(
-          'HFO_CONFLICT',
-          `${p} appeared in ${this.#o.target.uri} while this upload was under way (${entry.sizeBytes} bytes` +
-            `${entry.uploadedAt ? `, written ${entry.uploadedAt}` : ''}${entry.xetHash ? `, xet ${entry.xetHash.slice(0, 12)}` : ''}); ` +
-            'it was not written by this agent and is left untouched (rename the local file)',
-        ),
-      );
+    for (const [p, entry] of await this.stat(paths)) failed.set(p, appearedMeanwhile(p, this.#o.target.uri, entry));
+  }
+
+  /**
+   * One paths-info for the paths a batch registered: each must hold what we wrote (Xet hash when
+   * known, else size). A failed check is logged and changes nothing (the files did land).
+   */
+  async #compareAfter(written: readonly WrittenFile[]): Promise<Map<string, OutboxError>> {
+    if (written.length === 0) return new Map();
+    try {
+      return compareWritten(written, await this.stat(written.map((w) => w.path)), this.#o.target.uri);
+    } catch (error) {
+      this.#o.logger?.warn({ err: (error as Error).message, files: written.length }, 'could not compare the bucket with what this upload wrote');
+      return new Map();
     }
   }
 
@@ -559,6 +574,19 @@ export class HubBucket implements BucketClient {
 
 async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
+}
+
+/** A checkpoint folder is registered whole or not at all: a file that failed holds back the rest of its folder. */
+function holdBackFolders(group: readonly UploadSource[], failed: Map<string, OutboxError>): void {
+  const brokenFolders = new Map<string, OutboxError>();
+  for (const s of group) {
+    const error = failed.get(s.bucketPath);
+    if (error !== undefined && s.folder !== undefined && !brokenFolders.has(s.folder.id)) brokenFolders.set(s.folder.id, error);
+  }
+  for (const s of group) {
+    const cause = s.folder === undefined ? undefined : brokenFolders.get(s.folder.id);
+    if (cause !== undefined && !failed.has(s.bucketPath)) failed.set(s.bucketPath, heldBack(s, cause));
+  }
 }
 
 /** The error of a file not registered because another file of its checkpoint folder failed (same code, so it is retried the same way). */

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { OutboxError, isErrnoException, toOutboxError } from '../core/errors.js';
 import type { BucketClient, OutboxFs, RemoteEntry, UploadProgress, UploadResult, UploadSource } from '../core/ports.js';
+import { appearedMeanwhile, goneRightAfter, overwrittenRightAfter } from './foreign-write.js';
 
 /** The only top-level folders a bucket writer may touch (shared/reference/artifacts-conventions.txt). */
 export const WRITABLE_ROOTS = ['artifacts', 'message_board'] as const;
@@ -75,13 +76,15 @@ export class LocalFolderBucket implements BucketClient {
       const staging = path.join(parent, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
       const inStaging = (s: UploadSource) => path.join(staging, ...s.bucketPath.slice(folderPath.length + 1).split('/'));
       try {
-        const results = await this.#writeAll(group, options, inStaging);
+        const written = new Map<string, number>();
+        const results = await this.#writeAll(group, options, inStaging, written);
         const failed = results.find((r): r is Extract<UploadResult, { ok: false }> => !r.ok);
         if (failed !== undefined) return results.map((r) => (r.ok ? { bucketPath: r.bucketPath, ok: false as const, error: heldBack(folderPath, failed.error) } : r));
         try {
           await rename(staging, target);
           await syncDir(parent);
-          return results;
+          const after = await Promise.all(group.map((s) => this.#compareAfter(s, written.get(s.bucketPath) ?? -1)));
+          return results.map((r, i) => (after[i] === undefined ? r : { bucketPath: r.bucketPath, ok: false as const, error: after[i] as OutboxError }));
         } catch (error) {
           // Another writer created the folder meanwhile: fall through to writing into it.
           if (!isErrnoException(error) || (error.code !== 'EEXIST' && error.code !== 'ENOTEMPTY')) throw error;
@@ -97,10 +100,12 @@ export class LocalFolderBucket implements BucketClient {
     return [...results, ...(await this.#writeAll([last], options))];
   }
 
+  /** Writes each source; with `placeOf` into a staging place (their inodes are kept in `written`), else into the bucket. */
   async #writeAll(
     sources: readonly UploadSource[],
     options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void },
     placeOf?: (s: UploadSource) => string,
+    written?: Map<string, number>,
   ): Promise<UploadResult[]> {
     // A few writes at once: each waits on fsync, so overlapping them keeps the disk busy.
     const results: UploadResult[] = new Array(sources.length);
@@ -111,8 +116,10 @@ export class LocalFolderBucket implements BucketClient {
         const source = sources[index] as UploadSource;
         try {
           options.signal?.throwIfAborted();
-          await this.#write(source, options, placeOf?.(source));
-          results[index] = { bucketPath: source.bucketPath, ok: true };
+          const ino = await this.#write(source, options, placeOf?.(source));
+          written?.set(source.bucketPath, ino);
+          const foreign = placeOf === undefined ? await this.#compareAfter(source, ino) : undefined;
+          results[index] = foreign ? { bucketPath: source.bucketPath, ok: false, error: foreign } : { bucketPath: source.bucketPath, ok: true };
         } catch (error) {
           if (options.signal?.aborted) throw error;
           results[index] = { bucketPath: source.bucketPath, ok: false, error: toOutboxError(error, 'HFO_UPLOAD_FAILED') };
@@ -123,7 +130,12 @@ export class LocalFolderBucket implements BucketClient {
     return results;
   }
 
-  async #write(source: UploadSource, options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void }, place?: string) {
+  /**
+   * Writes one file through a temp file and returns the inode written. A path that must be free is
+   * taken with a hard link, which fails when a file is there (a conditional write, unlike the Hub's):
+   * a file someone wrote since the conflict check is left untouched and reported.
+   */
+  async #write(source: UploadSource, options: { signal?: AbortSignal; onProgress?: (p: UploadProgress) => void }, place?: string): Promise<number> {
     const checked = this.resolveWritable(source.bucketPath);
     const target = place ?? checked;
     const dir = path.dirname(target);
@@ -142,14 +154,47 @@ export class LocalFolderBucket implements BucketClient {
         options.onProgress?.({ bucketPath: source.bucketPath, bytesDone: done, bytesTotal: source.sizeBytes });
       }
       await handle.sync();
+      const { ino } = await handle.stat();
       await handle.close();
-      await rename(temp, target);
+      if (source.mustBeFree && place === undefined) await this.#placeIfFree(temp, target, source.bucketPath);
+      else await rename(temp, target);
       await syncDir(dir);
+      return ino;
     } catch (error) {
       await handle.close().catch(() => undefined);
       await rm(temp, { force: true });
       throw error;
     }
+  }
+
+  /** Puts `temp` at `target` only if nothing is there (a hard link fails on an existing name, atomically). */
+  async #placeIfFree(temp: string, target: string, bucketPath: string): Promise<void> {
+    try {
+      await link(temp, target);
+      await rm(temp, { force: true });
+      return;
+    } catch (error) {
+      if (!isErrnoException(error)) throw error;
+      if (error.code !== 'EEXIST') {
+        // File systems without hard links: check, then rename (a small window, as on the Hub).
+        if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes(error.code ?? '')) throw error;
+        if ((await this.#fs.stat(target)) === undefined) return rename(temp, target);
+      }
+    }
+    const there = await this.#fs.stat(target);
+    throw appearedMeanwhile(bucketPath, this.description, {
+      sizeBytes: there?.sizeBytes ?? 0,
+      ...(there ? { uploadedAt: new Date(there.mtimeMs).toISOString() } : {}),
+    });
+  }
+
+  /** Right after the write, the path must still be the inode written; else a foreign writer replaced it. */
+  async #compareAfter(source: UploadSource, ino: number): Promise<OutboxError | undefined> {
+    const there = await this.#fs.stat(this.resolveWritable(source.bucketPath));
+    const written = { path: source.bucketPath, sizeBytes: source.sizeBytes };
+    if (there?.kind !== 'file') return goneRightAfter(written, this.description);
+    if (there.ino === ino) return undefined;
+    return overwrittenRightAfter(written, this.description, { sizeBytes: there.sizeBytes, uploadedAt: new Date(there.mtimeMs).toISOString() });
   }
 
   /** Maps a bucket path to a path inside the folder, refusing anything outside the writable roots. */

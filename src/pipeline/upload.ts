@@ -187,10 +187,16 @@ export class UploadStage {
         if (notice) this.#d.logger.warn({ local: job.file.localPath, remote: job.file.bucketPath, category: notice.category ?? null }, notice.message);
         this.#d.onUploaded({ localPath: job.file.localPath, bucketPath: job.file.bucketPath, sizeBytes: bytes, localSizeBytes: job.file.sizeBytes, durationMs });
       } else if (result.error.code === 'HFO_CONFLICT') {
-        // Someone wrote the path between the conflict check and the batch: nothing of ours went there,
-        // so the path is not ours (the next attempt checks again) and the file is a conflict.
+        // Someone wrote the path around our write (right before it, or right after it): the path does
+        // not hold ours, so it is not taken as ours (the next attempt checks again) and the file is a conflict.
         state.clearWriteAttempt(job.file.localPath);
-        this.#d.onProblem(job.file, 'conflict', result.error.message);
+        const agent = this.#d.agentId();
+        this.#d.onProblem(
+          job.file,
+          'conflict',
+          `${result.error.message}. Per its name the file is ${agent}'s: whoever wrote it publishes as ${agent} ` +
+            '(another hf-outbox with its own state, or a manual upload)',
+        );
       } else {
         this.#d.onFileError(job, result.error);
       }
