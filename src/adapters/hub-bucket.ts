@@ -546,9 +546,48 @@ export class HubBucket implements BucketClient {
     if (blob === null) {
       throw new OutboxError('HFO_UPLOAD_REJECTED', `"${path}" does not exist in ${this.#o.target.uri}`, { retry: 'fail' });
     }
-    const stream = Readable.fromWeb(blob.stream() as import('node:stream/web').ReadableStream<Uint8Array>);
+    const source = Readable.fromWeb(blob.stream() as import('node:stream/web').ReadableStream<Uint8Array>);
+    // The library fails a blob's stream with a bare message string (its Xet read-token and
+    // reconstruction errors among them): each becomes an OutboxError saying which request failed and what to do.
+    const mapError = (reason: unknown) => this.#downloadError(reason, path);
+    const stream = Readable.from(
+      (async function* () {
+        try {
+          yield* source;
+        } catch (error) {
+          throw mapError(error);
+        }
+      })(),
+      { objectMode: false },
+    );
     options.signal?.addEventListener('abort', () => stream.destroy(options.signal?.reason as Error), { once: true });
     return stream;
+  }
+
+  #downloadError(reason: unknown, path: string): OutboxError {
+    if (reason instanceof OutboxError) return reason;
+    const text = reason instanceof Error ? reason.message : String(reason);
+    const token = /^Failed to get JWT token: (\d+) ?([\s\S]*)$/.exec(text);
+    if (token === null) return this.#mapError(reason instanceof Error ? reason : new Error(text), `downloading ${path}`);
+    const status = Number(token[1]);
+    const body = (token[2] ?? '').trim().slice(0, 300);
+    const { uri, owner } = this.#o.target;
+    const advice =
+      status === 401
+        ? 'the token is invalid or expired: give a valid one (--token-file, $HF_TOKEN or `hf auth login`)'
+        : status === 403
+          ? `the token may not read ${uri}: use a token with read access to ${owner}'s buckets`
+          : status === 404
+            ? `${uri} or the file is gone, or this token cannot see it`
+            : status === 429
+              ? 'the Hub is rate limiting this token: try again in a minute'
+              : 'the Hub failed to answer: try again later';
+    return new OutboxError(
+      status === 401 || status === 403 ? 'HFO_AUTH' : status === 404 ? 'HFO_UPLOAD_REJECTED' : 'HFO_UPLOAD_FAILED',
+      `downloading ${path}: the Xet read-token request (GET ${this.#o.hubUrl}/api/buckets/${this.#o.target.id}/xet-read-token) ` +
+        `answered HTTP ${status}${body ? ` (${body})` : ' with an empty body'}; ${advice}`,
+      { retry: status === 401 || status === 403 || status === 404 ? 'fail' : 'retry' },
+    );
   }
 
   /** Hub errors → coded OutboxErrors. The token never reaches a message: only status, URL and server text. */

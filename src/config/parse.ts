@@ -23,6 +23,8 @@ export interface Config {
    */
   outboxSource: 'default' | 'given';
   bucket: BucketTarget;
+  /** Where the bucket setting came from: `pull hf://buckets/O/N/…` reads that bucket unless one was given (and then they must agree). */
+  bucketSource: 'default' | 'given';
   agentId: string;
   stateDir: string;
   settleMs: number;
@@ -113,6 +115,7 @@ export function parseConfig(input: ParseInput): ParseResult {
     outbox,
     outboxSource: sources.outbox === undefined ? 'default' : 'given',
     bucket,
+    bucketSource: sources.bucket === undefined ? 'default' : 'given',
     agentId,
     stateDir,
     settleMs: values.settleMs as number,

@@ -31,6 +31,11 @@ function faultResponse(ex: Exchange, rule: FaultRule): void {
     return;
   }
   const status = rule.status ?? 500;
+  if (rule.body !== undefined) {
+    // A proxy or gateway answering with its own page (or nothing at all) instead of the Hub's JSON.
+    ex.send(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(rule.body) }, rule.body);
+    return;
+  }
   // A misconfigured proxy or server that quotes the request back, credentials included.
   const echo = rule.echoAuthorization ? ` (request had Authorization: ${ex.header('authorization') ?? 'none'})` : '';
   ex.error(new HttpError(status, `Injected fault: HTTP ${status}${echo}`));

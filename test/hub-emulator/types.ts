@@ -67,6 +67,8 @@ export interface FaultRule {
   probability?: number;
   /** Apply at most N times, then expire. Default unlimited. */
   times?: number;
+  /** For 'status': answer with this text body (text/plain; '' for an empty one) instead of the Hub's JSON error. */
+  body?: string;
   /** For 'status' and 'rate-limit': the error body quotes the request's Authorization header (an echoing proxy). */
   echoAuthorization?: boolean;
 }

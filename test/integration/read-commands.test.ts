@@ -267,7 +267,7 @@ describe.each(backends)('reading commands on a $name filled by agent-02', (backe
     await writeTree(dest, { 'lora_r16_ep3_agent-02/adapter_config.json': 'my local edit', 'lora_r16_ep3_agent-02/tokenizer/tokenizer.json': 'mine too' });
     const err = new Capture();
     expect(await runPull(t.ctx, { bucketPath: ckpt, dest, force: false, out: new Capture(), err })).toBe(1);
-    expect(err.text).toContain('2 local files would be overwritten; nothing was pulled (pass --force to overwrite them)');
+    expect(err.text).toContain('2 local files differ from the bucket and would be overwritten; nothing was pulled (pass --force to overwrite them)');
     expect(err.text).toContain(path.join(dest, 'lora_r16_ep3_agent-02/adapter_config.json'));
     expect(err.text).toContain(path.join(dest, 'lora_r16_ep3_agent-02/tokenizer/tokenizer.json'));
     expect(treeHashes(dest)).toEqual({

@@ -11,7 +11,7 @@ function config(flags: RawSettings = {}): Config {
 
 describe('configuration reload', () => {
   it('knows of every setting whether a reload applies it or it waits for a restart (none is silently ignored)', () => {
-    const meta = new Set(['configFile', 'outboxSource']);
+    const meta = new Set(['configFile', 'outboxSource', 'bucketSource']);
     const settings = Object.keys(config()).filter((k) => !meta.has(k)).sort();
     const known = [...LIVE_SETTINGS, ...RESTART_SETTINGS] as string[];
     expect(new Set(known).size).toBe(known.length);
