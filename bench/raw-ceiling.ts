@@ -4,7 +4,8 @@
  * the hashing work an upload cannot avoid, with no network and no compression.
  *
  * Usage: node --import tsx bench/raw-ceiling.ts FILE [--block-mib 8]
- * Prints one JSON line: { bytes, blockMiB, chunks, xetHash, readMs, totalMs }.
+ * Prints one JSON line: { bytes, blockMiB, chunks, xetHash, readMs, totalMs, cpuS } (cpuS: this process's CPU
+ * seconds over the same span as totalMs, module loading excluded).
  */
 import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -16,6 +17,7 @@ if (file === undefined) throw new Error('usage: raw-ceiling.ts FILE [--block-mib
 const blockMiB = Number(values['block-mib']);
 
 const started = performance.now();
+const cpu0 = process.cpuUsage();
 const fh = await open(file, 'r');
 const block = Buffer.allocUnsafe(blockMiB * 1024 * 1024);
 const chunker = createChunker();
@@ -38,4 +40,5 @@ const last = finalize(chunker);
 if (last) chunks.push(last);
 const xetHash = bytes === 0 ? '0'.repeat(64) : hashToHex(fileHash(chunks));
 const totalMs = performance.now() - started;
-console.log(JSON.stringify({ bytes, blockMiB, chunks: chunks.length, xetHash, readMs: Math.round(readMs), totalMs: Math.round(totalMs) }));
+const cpu = process.cpuUsage(cpu0);
+console.log(JSON.stringify({ bytes, blockMiB, chunks: chunks.length, xetHash, readMs: Math.round(readMs), totalMs: Math.round(totalMs), cpuS: (cpu.user + cpu.system) / 1e6 }));

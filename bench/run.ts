@@ -25,6 +25,7 @@ import { manySmallFiles } from './scenarios/s2-many-small-files.js';
 import { latency } from './scenarios/s3-latency.js';
 import { checkpointSeries } from './scenarios/s4-checkpoints.js';
 import { scale } from './scenarios/s5-scale.js';
+import { writerThreads } from './scenarios/s6-writer-threads.js';
 import { resume } from './scenarios/s7-resume.js';
 
 const SCENARIOS: Record<number, (ctx: Ctx) => Promise<ScenarioResult>> = {
@@ -33,6 +34,7 @@ const SCENARIOS: Record<number, (ctx: Ctx) => Promise<ScenarioResult>> = {
   3: latency,
   4: checkpointSeries,
   5: scale,
+  6: writerThreads,
   7: resume,
 };
 
