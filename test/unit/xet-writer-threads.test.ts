@@ -95,8 +95,8 @@ describe('own Xet writer with chunk hashing on worker threads', () => {
   it('a hashing thread that crashes fails the batch and every later one with an error saying so', async () => {
     const pool = new ChunkHashPool(2, "require('node:worker_threads').parentPort.on('message', () => process.exit(7));");
     try {
-      await expect(pool.hash(new ArrayBuffer(16), [16])).rejects.toThrow(/chunk-hashing worker thread exited unexpectedly \(exit code 7\)/u);
-      await expect(pool.hash(new ArrayBuffer(16), [16])).rejects.toThrow(/exited unexpectedly/u);
+      await expect(pool.hash(new SharedArrayBuffer(16), [16])).rejects.toThrow(/chunk-hashing worker thread exited unexpectedly \(exit code 7\)/u);
+      await expect(pool.hash(new SharedArrayBuffer(16), [16])).rejects.toThrow(/exited unexpectedly/u);
     } finally {
       await pool.close();
     }
@@ -105,7 +105,7 @@ describe('own Xet writer with chunk hashing on worker threads', () => {
   it('a hashing thread that throws is reported with its error', async () => {
     const pool = new ChunkHashPool(1, "require('node:worker_threads').parentPort.on('message', () => { throw new Error('no wasm here'); });");
     try {
-      await expect(pool.hash(new ArrayBuffer(16), [16])).rejects.toThrow(/chunk-hashing worker thread failed: no wasm here/u);
+      await expect(pool.hash(new SharedArrayBuffer(16), [16])).rejects.toThrow(/chunk-hashing worker thread failed: no wasm here/u);
     } finally {
       await pool.close();
     }

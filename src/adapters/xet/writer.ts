@@ -8,9 +8,9 @@
  * The CAS answers for the bytes: it rebuilds each chunk hash, xorb hash and file hash itself.
  */
 import { fileHash, hashToHex, verificationHash, xorbHash, type Chunk } from '@huggingface/xetchunk-wasm';
-import { ChunkHashPool, type HashedBatch } from '../../hash/chunk-hash-pool.js';
+import { ChunkHashPool } from '../../hash/chunk-hash-pool.js';
 import { XetChunker, type DataChunk } from '../../hash/xet-chunker.js';
-import { startSha256, type BlockSha256 } from '../../hash/sha256.js';
+import { startSha256 } from '../../hash/sha256.js';
 import { EMPTY_FILE_XET_HASH } from '../../hash/xet-hash.js';
 import { DedupRateLimited } from './cas-client.js';
 import { ChunkIndex, type ChunkHit, type XorbRef } from './chunk-index.js';
@@ -151,7 +151,9 @@ export class XetWriter {
   #asking: Promise<void> | undefined;
   /** The hashing threads (started with the first file that uses them), and batch buffers back from them for reuse. */
   #pool: ChunkHashPool | undefined;
-  readonly #freeBatches: ArrayBuffer[] = [];
+  readonly #freeBatches: SharedArrayBuffer[] = [];
+  /** Numbers the files whose sha256 runs on the hashing threads. */
+  #pooledFiles = 0;
 
   constructor(options: XetWriterOptions) {
     this.#o = options;
@@ -226,13 +228,14 @@ export class XetWriter {
       unmatched = sent ? unmatched + chunk.length : 0;
     };
     const iterator = source[Symbol.asyncIterator]();
-    const sha256 = startSha256();
     const threads = this.#o.threads ?? 1;
     const pooled = threads > 1 && sizeBytes >= (this.#o.threadsMinFileBytes ?? 2 * BATCH_BYTES);
     let finished = false;
+    let sha256: Uint8Array;
     try {
-      if (pooled) await this.#readAllPooled(iterator, chunker, sha256, take, onBytes, (this.#pool ??= new ChunkHashPool(threads)));
-      else await this.#readAll(iterator, chunker, sha256, take, onBytes);
+      sha256 = pooled
+        ? await this.#readAllPooled(iterator, chunker, take, onBytes, (this.#pool ??= new ChunkHashPool(threads)))
+        : await this.#readAll(iterator, chunker, take, onBytes);
       finished = true;
     } finally {
       // Stopped early (a CAS call failed): close the source so its file handle is released now.
@@ -241,59 +244,66 @@ export class XetWriter {
     const empty = chunks.length === 0;
     const hash = empty ? EMPTY_FILE_XET_HASH : hashToHex(fileHash(chunks));
     // A file's hash is registered once per shard; identical content needs no second block.
-    if (!this.#files.has(hash)) this.#files.set(hash, { fileHash: hash, terms, sha256: empty ? EMPTY_FILE_SHA256_FIELD : sha256.digest() });
+    if (!this.#files.has(hash)) this.#files.set(hash, { fileHash: hash, terms, sha256: empty ? EMPTY_FILE_SHA256_FIELD : sha256 });
     return hash;
   }
 
   async #readAll(
     iterator: AsyncIterator<Uint8Array>,
     chunker: XetChunker,
-    sha256: BlockSha256,
     take: (chunk: DataChunk) => Promise<void>,
     onBytes: ((done: number) => void) | undefined,
-  ): Promise<void> {
+  ): Promise<Uint8Array> {
+    const sha256 = startSha256();
     for await (const block of readBlocks(iterator, onBytes)) {
       sha256.update(block);
       for (const chunk of chunker.push(block)) await take(chunk);
     }
     const last = chunker.finish();
     if (last) await take(last);
+    return sha256.digest();
   }
 
   /**
-   * As #readAll, with the chunk hashes computed on the hashing threads: this thread cuts chunks and
-   * copies them into batches (the chunker's views last only until its next call), a batch goes to a
-   * thread once it holds BATCH_BYTES, and batches are taken back strictly in the order they were
-   * sent, so chunks reach `take` in file order. At most BATCHES_PER_THREAD × threads batches are out.
+   * As #readAll, with the hashes computed on the hashing threads: this thread cuts chunks and copies
+   * them into shared batch buffers (the chunker's views last only until its next call); a batch goes
+   * to a thread for its chunk hashes, and to the first thread for the file's sha256, once it holds
+   * BATCH_BYTES; batches are taken back strictly in the order they were sent, so chunks reach `take`
+   * in file order. At most BATCHES_PER_THREAD × threads batches are out. Returns the file's sha256.
    */
   async #readAllPooled(
     iterator: AsyncIterator<Uint8Array>,
     chunker: XetChunker,
-    sha256: BlockSha256,
     take: (chunk: DataChunk) => Promise<void>,
     onBytes: ((done: number) => void) | undefined,
     pool: ChunkHashPool,
-  ): Promise<void> {
-    const out: Array<{ lengths: number[]; hashed: Promise<HashedBatch> }> = [];
+  ): Promise<Uint8Array> {
+    const file = this.#pooledFiles++;
+    const out: Array<{ buf: SharedArrayBuffer; lengths: number[]; hashed: Promise<Uint8Array>; summed: Promise<void> }> = [];
     let batch = this.#newBatch();
     const takeOldest = async () => {
       const first = out.shift();
       if (!first) return;
-      const { buf, hashes } = await first.hashed;
+      const hashes = await first.hashed;
       let offset = 0;
       for (let i = 0; i < first.lengths.length; i++) {
         const length = first.lengths[i] as number;
-        await take({ hash: hashes.slice(32 * i, 32 * i + 32), length, data: Buffer.from(buf, offset, length) });
+        await take({ hash: hashes.slice(32 * i, 32 * i + 32), length, data: Buffer.from(first.buf, offset, length) });
         offset += length;
       }
-      // take() copied every chunk it keeps (into a xorb): the buffer can carry another batch.
-      this.#freeBatches.push(buf);
+      // take() copied every chunk it keeps (into a xorb); once the sha256 has read it too, the buffer carries another batch.
+      await first.summed;
+      this.#freeBatches.push(first.buf);
     };
     const send = async () => {
       if (batch.lengths.length === 0) return;
-      const hashed = pool.hash(batch.buf.buffer as ArrayBuffer, batch.lengths);
-      hashed.catch(() => undefined); // awaited in order below; a batch left behind by an error must not be an unhandled rejection
-      out.push({ lengths: batch.lengths, hashed });
+      const buf = batch.buf.buffer as SharedArrayBuffer;
+      const hashed = pool.hash(buf, batch.lengths);
+      const summed = pool.sha256(file, buf, batch.used);
+      // Awaited in order below; a batch left behind by an error must not be an unhandled rejection.
+      hashed.catch(() => undefined);
+      summed.catch(() => undefined);
+      out.push({ buf, lengths: batch.lengths, hashed, summed });
       batch = this.#newBatch();
       while (out.length >= pool.threads * BATCHES_PER_THREAD) await takeOldest();
     };
@@ -303,18 +313,16 @@ export class XetWriter {
       batch.lengths.push(data.length);
       if (batch.used >= BATCH_BYTES) await send();
     };
-    for await (const block of readBlocks(iterator, onBytes)) {
-      sha256.update(block);
-      for (const data of chunker.cut(block)) await add(data);
-    }
+    for await (const block of readBlocks(iterator, onBytes)) for (const data of chunker.cut(block)) await add(data);
     const last = chunker.cutFinish();
     if (last) await add(last);
     await send();
     while (out.length > 0) await takeOldest();
+    return pool.sha256Digest(file);
   }
 
   #newBatch(): { buf: Buffer; used: number; lengths: number[] } {
-    const ab = this.#freeBatches.pop() ?? new ArrayBuffer(BATCH_CAPACITY);
+    const ab = this.#freeBatches.pop() ?? new SharedArrayBuffer(BATCH_CAPACITY);
     return { buf: Buffer.from(ab), used: 0, lengths: [] };
   }
 
