@@ -2,8 +2,9 @@
  * One root pino logger. JSON lines on stdout for journald and pipes; human-readable when
  * stdout is a terminal. Secrets are redacted by path wherever they might be attached.
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import { scrubSecrets } from './core/secrets.js';
 import { forTerminal } from './core/terminal-text.js';
 
@@ -31,7 +32,7 @@ export interface LogOptions {
 export function createLogger(options: LogOptions): Logger {
   const usePretty = options.pretty ?? (options.destination === undefined && process.stdout.isTTY === true);
   const destination = usePretty
-    ? pretty({
+    ? loadPretty()({
         colorize: true,
         sync: true,
         singleLine: true,
@@ -52,4 +53,9 @@ export function createLogger(options: LogOptions): Logger {
     },
     destination,
   );
+}
+
+/** pino-pretty, loaded only for a terminal: JSON output (services, pipes, tests) never needs its ~30 modules. */
+function loadPretty(): typeof PinoPretty {
+  return createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
 }

@@ -3,8 +3,7 @@ import type { Config } from '../config/parse.js';
 import type { BucketClient, Clock, OutboxFs } from '../core/ports.js';
 import type { Logger } from '../log.js';
 import { createHubFetch, type HubFetchEvent } from '../net/hub-fetch.js';
-import { proxyAwareFetch } from '../net/proxy.js';
-import { countRequests, type OutboxMetrics } from '../service/metrics.js';
+import type { OutboxMetrics } from '../service/metrics.js';
 import { OwnNamesBucket } from '../conventions/own-names.js';
 import { LocalFolderBucket } from './local-bucket.js';
 
@@ -23,14 +22,18 @@ export async function openBucket(config: Config, deps: BucketDeps): Promise<Buck
   const target = config.bucket;
   // Every write of the daemon goes through OwnNamesBucket: it refuses any path without our agent id.
   if (target.kind === 'local') return new OwnNamesBucket(new LocalFolderBucket(target.root, deps.fs), config.agentId);
+  // Loaded here, not at start: a local-folder bucket (and every command that reads no bucket) needs
+  // neither undici nor prom-client, and loading them is most of a short command's start-up time.
+  const { proxyAwareFetch } = await import('../net/proxy.js');
   // Node's own fetch ignores proxy variables: route through undici's proxy agent when they are set.
   const proxied = proxyAwareFetch(deps.env ?? process.env);
   if (proxied.proxy) deps.logger.info({ proxy: proxied.proxy }, 'Hub requests go through a proxy');
   const { metrics } = deps;
+  const countRequests = metrics ? (await import('../service/metrics.js')).countRequests : undefined;
   const hubFetch = createHubFetch({
     clock: deps.clock,
     // Counted below the retry layer, so every attempt and probe shows in the request metrics.
-    fetch: metrics ? countRequests(proxied.fetch, metrics) : proxied.fetch,
+    fetch: metrics && countRequests ? countRequests(proxied.fetch, metrics) : proxied.fetch,
     ...(config.maxRequestsPerSecond > 0 ? { maxRequestsPerSecond: config.maxRequestsPerSecond } : {}),
     ...(config.maxUploadBytesPerSecond > 0 ? { maxUploadBytesPerSecond: config.maxUploadBytesPerSecond } : {}),
     onEvent: (event) => {
