@@ -53,7 +53,9 @@ describe('a file someone writes while the upload is under way', () => {
     await batch.arrived();
     const compare = w.emu.hold('paths-info');
     batch.release();
-    await compare.arrived();
+    // The compare is awaited as long as it takes; a sync that ends without one fails here at once.
+    const first = await Promise.race([compare.arrived().then(() => 'compare' as const), run.then(() => 'exited' as const)]);
+    expect(first, 'sync ended without reading the paths back after its batch').toBe('compare');
     // Our file has landed; another writer overwrites it before we look.
     expect(w.emu.readFile('team/shared', A)?.toString()).toBe('mine\n');
     w.emu.seedFile('team/shared', A, Buffer.from('theirs, longer\n'));
