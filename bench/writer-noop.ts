@@ -2,7 +2,7 @@
  * The own Xet writer (src/adapters/xet/writer.ts) on one file, to a CAS that discards what it is
  * sent: the client's own cost of an upload, with no network and no emulator competing for the cores.
  *
- * Usage: node --import tsx bench/writer-noop.ts FILE [--threads N] [--block-mib 8] [--verify | --stages]
+ * Usage: node --import tsx bench/writer-noop.ts FILE [--threads N] [--block-mib 1] [--verify | --stages]
  *
  * Prints one JSON line: { bytes, threads, xetHash, xorbs, chunks, digest, totalMs, cpuS } where
  * `digest` is a sha256 over every sealed xorb's hash, size, chunk hashes and lengths, in order (two
@@ -17,7 +17,8 @@
  *   boundaries, + BLAKE3 of the chunks, sha256 of the file; then the whole writer on one thread.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ChunkIndex } from '../src/adapters/xet/chunk-index.js';
 import type { ShardXorb } from '../src/adapters/xet/format.js';
@@ -29,7 +30,7 @@ import { decodeChunk, verifyXorb } from '../test/hub-emulator/xorb.js';
 const { values, positionals } = parseArgs({
   options: {
     threads: { type: 'string', default: '1' },
-    'block-mib': { type: 'string', default: '8' },
+    'block-mib': { type: 'string', default: '1' },
     verify: { type: 'boolean', default: false },
     stages: { type: 'boolean', default: false },
   },
@@ -37,16 +38,30 @@ const { values, positionals } = parseArgs({
 });
 const file = positionals[0];
 if (file === undefined) throw new Error('usage: writer-noop.ts FILE [--threads N] [--block-mib N] [--verify | --stages]');
+const input: string = file;
 const threads = Number(values.threads);
 const blockBytes = Number(values['block-mib']) * 1024 * 1024;
-const size = statSync(file).size;
+const size = statSync(input).size;
 const GiB = 1024 * 1024 * 1024;
 
 const cpuNow = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 };
-const read = () => createReadStream(file, { highWaterMark: blockBytes });
+/** The file in blocks, each a fresh Buffer, as the daemon's reader hands them over (src/adapters/node-fs.ts: 1 MiB reads). */
+async function* read(): AsyncGenerator<Buffer> {
+  const fh = await open(input, 'r');
+  try {
+    for (;;) {
+      const block = Buffer.allocUnsafe(blockBytes);
+      const { bytesRead } = await fh.read(block, 0, blockBytes, null);
+      if (bytesRead === 0) return;
+      yield bytesRead === blockBytes ? block : block.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
 
 /** sha256 over the xorbs' hashes, sizes, chunk hashes and lengths, in order. */
 function xorbDigest(xorbs: readonly ShardXorb[]): string {
@@ -121,17 +136,17 @@ async function stagesRun(): Promise<Record<string, unknown>> {
   });
   const boundaries = await stage(async () => {
     const c = await XetChunker.create();
-    for await (const b of read()) c.cut(b as Buffer);
+    for await (const b of read()) c.cut(b);
     c.cutFinish();
   });
   const blake3 = await stage(async () => {
     const c = await XetChunker.create();
-    for await (const b of read()) c.push(b as Buffer);
+    for await (const b of read()) c.push(b);
     c.finish();
   });
   const sha256 = await stage(async () => {
     const h = createHash('sha256');
-    for await (const b of read()) h.update(b as Buffer);
+    for await (const b of read()) h.update(b);
     h.digest();
   });
   const writer = await stage(async () => void (await writerRun()));
