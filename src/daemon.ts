@@ -4,14 +4,14 @@
  */
 import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
+import { createLiveConfig, type LiveConfig } from './config/live.js';
 import type { Config } from './config/parse.js';
-import { planReload } from './config/reload.js';
 import { OutboxError } from './core/errors.js';
 import type { BucketClient, Clock, OutboxFs, UploadProgress } from './core/ports.js';
 import type { SettledUnit } from './core/types.js';
 import type { Logger } from './log.js';
 import { Announcer } from './pipeline/announce.js';
-import { compileRules, mapPath, type CompiledRules } from './pipeline/naming.js';
+import { mapPath } from './pipeline/naming.js';
 import { createLayout } from './pipeline/layout.js';
 import { verifyDelivered, verifyDue } from './pipeline/verify.js';
 import { createUploadQueue, type UploadQueue } from './pipeline/queue.js';
@@ -66,8 +66,7 @@ export interface OutboxEvents {
 const SNAPSHOT_CONCURRENCY = 64;
 
 export class Outbox extends EventEmitter<OutboxEvents> {
-  #config: Config;
-  #rules: CompiledRules;
+  readonly #live: LiveConfig;
   readonly #deps: OutboxDeps;
   readonly #settler: Settler;
   readonly #queue: UploadQueue;
@@ -85,33 +84,26 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   constructor(config: Config, deps: OutboxDeps, options: OutboxOptions = {}) {
     super();
-    this.#config = config;
     this.#deps = deps;
-    this.#rules = compileRules({ agentId: config.agentId, unitCategories: config.unitCategories, ignore: config.ignore });
-    // Getters, not copies: a reload (SIGHUP) changes what the stages read next.
-    const self = this;
+    // The stages read the live configuration at each use: a reload (SIGHUP) changes what they do next.
+    const live = (this.#live = createLiveConfig(config, deps.logger));
     this.#problems = createProblems({
       ...deps,
-      outbox: () => this.#config.outbox,
+      outbox: () => live.config.outbox,
       unitProblem: (unitPath) => this.#announcer.unitProblem(unitPath),
       report: (event) => this.emit('problem', event),
     });
     this.#announcer = new Announcer({
-      get config() {
-        return self.#config;
-      },
-      get rules() {
-        return self.#rules;
-      },
       ...deps,
+      live,
       onRejected: (notePath, reason) => this.emit('problem', { localPath: notePath, bucketPath: undefined, state: 'rejected', reason }),
     });
     this.#verify = options.verify;
     this.#uploader = new UploadStage({
       ...deps,
-      outbox: () => this.#config.outbox,
-      agentId: () => this.#config.agentId,
-      categories: () => [...this.#config.categories, ...this.#config.unitCategories],
+      outbox: () => live.config.outbox,
+      agentId: () => live.config.agentId,
+      categories: () => [...live.config.categories, ...live.config.unitCategories],
       adopt: options.adopt ?? false,
       signal: this.#abort.signal,
       onUploaded: (e) => this.emit('uploaded', e),
@@ -124,16 +116,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#settler = createSettler({
       clock: deps.clock,
       logger: deps.logger,
-      get settleMs() {
-        return self.#config.settleMs;
-      },
-      get unitSettleMs() {
-        return self.#config.unitSettleMs;
-      },
-      get settleTimeoutMs() {
-        return self.#config.settleTimeoutMs;
-      },
-      snapshot: (unitPath) => this.#snapshots.add(() => readUnit(deps.fs, this.config.outbox, this.rules, unitPath)),
+      timing: () => live.config,
+      snapshot: (unitPath) => this.#snapshots.add(() => readUnit(deps.fs, live.config.outbox, live.rules, unitPath)),
       onSettled: (unit) => this.#onSettled(unit),
       onReleased: () => this.#backlog.feed(),
       onUnsettled: (unitPath, changingForMs, waitingFor) => this.emit('unsettled', { unitPath, changingForMs, ...(waitingFor === undefined ? {} : { waitingFor }) }),
@@ -152,7 +136,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#backlog = createBacklog({
       highWater: backlogHighWater(this.#queue.batchFiles),
       ahead: () => this.#settler.count() + this.#queue.waiting(),
-      isNote: (unitPath) => mapPath(unitPath, this.rules).kind === 'note',
+      isNote: (unitPath) => mapPath(unitPath, live.rules).kind === 'note',
       release: (unitPath) => this.#settler.touch(unitPath, { changed: false }),
     });
     this.#retries = createRetries({
@@ -165,11 +149,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       ...deps,
       watch: deps.watch ?? watchOutbox,
       poll: deps.poll ?? pollOutbox,
-      outbox: () => this.#config.outbox,
-      rules: () => this.#rules,
-      rescanIntervalMs: () => this.#config.rescanIntervalMs,
-      watchMode: () => this.#config.watchMode,
-      pollIntervalMs: () => this.#config.pollIntervalMs,
+      outbox: () => live.config.outbox,
+      rules: () => live.rules,
+      rescanIntervalMs: () => live.config.rescanIntervalMs,
+      watchMode: () => live.config.watchMode,
+      pollIntervalMs: () => live.config.pollIntervalMs,
       changed: (unitPath) => {
         this.#backlog.drop(unitPath);
         this.#settler.touch(unitPath, { changed: true });
@@ -184,23 +168,12 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   }
 
   get config(): Config {
-    return this.#config;
+    return this.#live.config;
   }
 
-  get rules(): CompiledRules {
-    return this.#rules;
-  }
-
-  /**
-   * Applies a reloaded configuration. Settings that shape what is published and how fast apply at
-   * once; those that name the outbox, bucket, identity or state need a restart and are returned.
-   */
+  /** Applies a reloaded configuration (see config/live.ts): what applies at once, and what needs a restart. */
   reconfigure(next: Config): { applied: string[]; needRestart: string[] } {
-    const { config, applied, needRestart } = planReload(this.#config, next);
-    this.#config = config;
-    this.#rules = compileRules({ agentId: config.agentId, unitCategories: config.unitCategories, ignore: config.ignore });
-    if (applied.includes('logLevel')) this.#log.level = config.logLevel;
-    return { applied, needRestart };
+    return this.#live.reconfigure(next);
   }
 
   /** When the start-up lists the bucket and sends again what it lacks (see OutboxOptions.verify). */
@@ -226,7 +199,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   async scan(): Promise<{ files: number }> {
     const { fs, state, logger } = this.#deps;
     const result = await scanOutbox(
-      { fs, state, logger, outbox: this.config.outbox, rules: this.rules },
+      { fs, state, logger, outbox: this.config.outbox, rules: this.#live.rules },
       {
         unit: (unitPath) => this.#backlog.add(unitPath),
         rejected: (relPath, reason) => this.#problems.path(relPath, reason),

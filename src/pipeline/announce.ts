@@ -9,20 +9,20 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { MESSAGE_BOARD_ROOT, parseMessage, renderMessage, type MessageArtifact } from '../conventions/message.js';
 import { parseNote, resolveNoteTarget, type ArtifactRef } from '../conventions/note.js';
-import type { Config } from '../config/parse.js';
+import type { LiveConfig } from '../config/live.js';
 import { toOutboxError } from '../core/errors.js';
 import type { BucketClient, Clock, OutboxFs } from '../core/ports.js';
 import type { Fingerprint } from '../core/types.js';
 import type { Logger } from '../log.js';
 import type { AnnouncementRecord, StateStore } from '../state/store.js';
 import { buildCheckpointPost, checkpointUnitOf, runNotePath, type CheckpointUnit } from './checkpoint-post.js';
-import { isStepFolderName, mapPath, type CompiledRules } from './naming.js';
+import { isStepFolderName, mapPath } from './naming.js';
 
 export interface AnnouncerDeps {
   /** Told about every note that is rejected (malformed, ambiguous, too large). */
   onRejected?: (notePath: string, reason: string) => void;
-  config: Config;
-  rules: CompiledRules;
+  /** The configuration and naming rules now (a reload changes what the next use reads). */
+  live: Pick<LiveConfig, 'config' | 'rules'>;
   fs: OutboxFs;
   bucket: BucketClient;
   state: StateStore;
@@ -107,7 +107,7 @@ export class Announcer {
     let text: string;
     try {
       const chunks: Buffer[] = [];
-      for await (const c of this.#d.fs.openVerified({ root: this.#d.config.outbox, relPath: notePath }, fingerprint)) chunks.push(c as Buffer);
+      for await (const c of this.#d.fs.openVerified({ root: this.#d.live.config.outbox, relPath: notePath }, fingerprint)) chunks.push(c as Buffer);
       text = Buffer.concat(chunks).toString('utf8');
     } catch (error) {
       logger.warn({ note: notePath, err: toOutboxError(error).message }, 'note could not be read; it is read again when it changes');
@@ -118,7 +118,7 @@ export class Announcer {
     if (known?.version === version && known.state !== 'rejected') return this.#tryPost(known);
     const parsed = parseNote(text, notePath);
     if (!parsed.ok) return this.#reject(notePath, version, parsed.error);
-    const target = resolveNoteTarget(notePath, await this.#candidates(notePath), this.#d.rules.unitCategories);
+    const target = resolveNoteTarget(notePath, await this.#candidates(notePath), this.#d.live.rules.unitCategories);
     if (target.kind === 'ambiguous') return this.#reject(notePath, version, target.error);
     const unit = target.kind === 'artifact' ? target.target.unitPath : target.kind === 'awaiting' ? target.unitPath : '';
     const reason =
@@ -132,9 +132,10 @@ export class Announcer {
   }
 
   async #onUnitDelivered(unitPath: string): Promise<void> {
-    const { state, config } = this.#d;
+    const { state } = this.#d;
+    const { config } = this.#d.live;
     for (const a of state.announcements({ target: unitPath, states: ['waiting', 'held'] })) await this.#tryPost(a);
-    const checkpoint = checkpointUnitOf(unitPath, this.#d.rules);
+    const checkpoint = checkpointUnitOf(unitPath, this.#d.live.rules);
     if (checkpoint !== undefined) return this.#onCheckpointDelivered(checkpoint);
     const category = unitPath.split('/')[0] ?? '';
     if (!config.autoAnnounce.includes(category)) return;
@@ -158,7 +159,8 @@ export class Announcer {
    * checkpoint folder announces it instead, as any unit's note does.
    */
   async #onCheckpointDelivered(ckpt: CheckpointUnit): Promise<void> {
-    const { state, config } = this.#d;
+    const { state } = this.#d;
+    const { config } = this.#d.live;
     const noteRecord = state.announcement(runNotePath(ckpt.runPath));
     // The run's note may have waited for the run folder's own files: it is the run's description now.
     if (noteRecord !== undefined && (noteRecord.state === 'waiting' || noteRecord.state === 'held')) await this.#tryPost(noteRecord);
@@ -179,7 +181,7 @@ export class Announcer {
   /** A unit folder directly under a unit category that holds step sub-folders (`checkpoints/run1/checkpoint-100/`). */
   async #isRunFolder(unitPath: string): Promise<boolean> {
     const segments = unitPath.split('/');
-    if (segments.length !== 2 || !this.#d.rules.unitCategories.includes(segments[0] as string) || isStepFolderName(segments[1] as string)) return false;
+    if (segments.length !== 2 || !this.#d.live.rules.unitCategories.includes(segments[0] as string) || isStepFolderName(segments[1] as string)) return false;
     if ((await this.#d.fs.list(this.#abs(unitPath))).some((e) => e.kind === 'directory' && isStepFolderName(e.name))) return true;
     // Its checkpoints may all be gone locally; their posts still say it is a run.
     return this.#d.state.announcements().some((a) => a.source.startsWith(`${CHECKPOINT_PREFIX}${unitPath}/`));
@@ -187,7 +189,8 @@ export class Announcer {
 
   /** Posts when everything the message names has landed; otherwise records why it waits. */
   async #tryPost(a: AnnouncementRecord): Promise<void> {
-    const { state, logger, clock, config } = this.#d;
+    const { state, logger, clock } = this.#d;
+    const { config } = this.#d.live;
     if (a.state === 'posted' || a.state === 'rejected') return;
     if (a.source.startsWith(CHECKPOINT_PREFIX)) return this.#tryPostCheckpoint(a);
     if (!a.source.startsWith(AUTO_PREFIX) && a.target !== '' && (await this.#isRunFolder(a.target))) {
@@ -217,7 +220,7 @@ export class Announcer {
           return;
         }
         const first = files[0] as (typeof files)[number];
-        const m = mapPath(first.localPath, this.#d.rules);
+        const m = mapPath(first.localPath, this.#d.live.rules);
         artifacts.push({
           bucketPath: m.kind === 'file' ? m.unitBucketPath : first.bucketPath,
           kind: m.kind === 'file' ? m.unitKind : 'file',
@@ -255,7 +258,7 @@ export class Announcer {
   /** A checkpoint's post: built from what the bucket lists once every file of the checkpoint is recorded as uploaded. */
   async #tryPostCheckpoint(a: AnnouncementRecord): Promise<void> {
     const { state, logger } = this.#d;
-    const ckpt = checkpointUnitOf(a.target, this.#d.rules);
+    const ckpt = checkpointUnitOf(a.target, this.#d.live.rules);
     if (ckpt === undefined) return;
     let messagePath = a.messagePath;
     let messageText = a.messageText;
@@ -276,7 +279,7 @@ export class Announcer {
         state.announcementState(a.source, 'waiting', `waiting for ${a.target} to land`);
         return;
       }
-      const built = await buildCheckpointPost({ ...this.#d, readNote: (p) => this.#readNote(p) }, ckpt, files, a);
+      const built = await buildCheckpointPost({ ...this.#d, config: this.#d.live.config, rules: this.#d.live.rules, readNote: (p) => this.#readNote(p) }, ckpt, files, a);
       if (!built.ok) {
         state.announcementState(a.source, 'waiting', built.wait);
         if (built.retry) this.#retryLater(a.source, built.wait);
@@ -328,7 +331,8 @@ export class Announcer {
   #ownPosts: Promise<Map<string, { path: string; text: string }>> | undefined;
 
   async #loadOwnPosts(): Promise<Map<string, { path: string; text: string }>> {
-    const { bucket, config, logger } = this.#d;
+    const { bucket, logger } = this.#d;
+    const { config } = this.#d.live;
     const posts = new Map<string, { path: string; text: string }>();
     const suffix = `_${config.agentId}.md`;
     try {
@@ -353,7 +357,7 @@ export class Announcer {
     if (s?.kind !== 'file' || s.sizeBytes > MAX_NOTE_BYTES) return null;
     try {
       const chunks: Buffer[] = [];
-      for await (const c of this.#d.fs.openVerified({ root: this.#d.config.outbox, relPath: notePath }, s)) chunks.push(c as Buffer);
+      for await (const c of this.#d.fs.openVerified({ root: this.#d.live.config.outbox, relPath: notePath }, s)) chunks.push(c as Buffer);
       const parsed = parseNote(Buffer.concat(chunks).toString('utf8'), notePath);
       return parsed.ok ? { ...(parsed.title === undefined ? {} : { title: parsed.title }), tags: parsed.tags, body: parsed.body } : null;
     } catch {
@@ -376,17 +380,17 @@ export class Announcer {
   async #candidates(notePath: string): Promise<ArtifactRef[]> {
     const dir = path.posix.dirname(notePath);
     const refs = new Map<string, ArtifactRef>();
-    const entries = await this.#d.fs.list(dir === '.' ? this.#d.config.outbox : this.#abs(dir));
+    const entries = await this.#d.fs.list(dir === '.' ? this.#d.live.config.outbox : this.#abs(dir));
     for (const e of entries) {
       const rel = dir === '.' ? e.name : `${dir}/${e.name}`;
       const probe = e.kind === 'directory' ? `${rel}/x` : rel;
-      const m = mapPath(probe, this.#d.rules);
+      const m = mapPath(probe, this.#d.live.rules);
       if (m.kind !== 'file') continue;
       if (e.kind === 'directory' && m.unitKind === 'directory' && m.unitPath === rel) refs.set(rel, { unitPath: rel, unitKind: 'directory' });
       if (e.kind === 'file') refs.set(rel, { unitPath: m.unitPath, unitKind: m.unitKind });
     }
     // The unit folder the note sits in (a run folder's checkpoint sub-folder is a unit of its own).
-    const enclosing = mapPath(`${dir}/x`, this.#d.rules);
+    const enclosing = mapPath(`${dir}/x`, this.#d.live.rules);
     if (dir !== '.' && enclosing.kind === 'file' && enclosing.unitKind === 'directory' && notePath.startsWith(`${enclosing.unitPath}/`)) {
       refs.set(enclosing.unitPath, { unitPath: enclosing.unitPath, unitKind: 'directory' });
     }
@@ -404,7 +408,7 @@ export class Announcer {
   }
 
   #abs(rel: string): string {
-    return path.join(this.#d.config.outbox, ...rel.split('/'));
+    return path.join(this.#d.live.config.outbox, ...rel.split('/'));
   }
 }
 

@@ -21,13 +21,18 @@ export interface UnitSnapshot {
   completeness?: Completeness;
 }
 
-export interface SettlerOptions {
-  clock: Clock;
-  logger: Logger;
+export interface SettleTiming {
   settleMs: number;
   /** Quiet period of a unit folder whose layout is unknown (the longer of this and settleMs applies). */
   unitSettleMs?: number;
   settleTimeoutMs: number;
+}
+
+export interface SettlerOptions {
+  clock: Clock;
+  logger: Logger;
+  /** Read at every check: a configuration reload (SIGHUP) may change them. */
+  timing(): SettleTiming;
   /** Reads the unit from disk; undefined when it is gone or holds no artifact file. */
   snapshot(unitPath: string): Promise<UnitSnapshot | undefined>;
   onSettled(unit: SettledUnit): void;
@@ -82,7 +87,6 @@ const MIN_RECHECK_MS = 50;
 const INCOMPLETE_RECHECK_MS = 200;
 
 export function createSettler(options: SettlerOptions): Settler {
-  // Read on every check, not captured: a configuration reload (SIGHUP) may change them.
   const { clock } = options;
   const entries = new Map<string, Entry>();
   let idleWaiters: Array<() => void> = [];
@@ -135,6 +139,7 @@ export function createSettler(options: SettlerOptions): Settler {
     entry.checking = false;
     if (closed || entries.get(unitPath) !== entry) return;
     const now = clock.now();
+    const { settleMs, unitSettleMs, settleTimeoutMs } = options.timing();
     if (snap === undefined) {
       entries.delete(unitPath);
       notifyIdle(unitPath);
@@ -156,14 +161,14 @@ export function createSettler(options: SettlerOptions): Settler {
     // An mtime in the future (clock skew, NFS) counts from when we first saw it, so it cannot block forever.
     const newest = rawNewest > now ? entry.signatureSeenAt : rawNewest;
     const verdict = snap.completeness;
-    const quietMs = verdict?.state === 'unknown' ? Math.max(options.settleMs, options.unitSettleMs ?? 0) : options.settleMs;
+    const quietMs = verdict?.state === 'unknown' ? Math.max(settleMs, unitSettleMs ?? 0) : settleMs;
     const quietSince = Math.max(newest, entry.lastChangeAt);
     entry.incomplete = verdict?.state === 'incomplete';
     if (verdict?.state === 'incomplete') {
       // A layout says files are still to come: no quiet period releases it. A folder already quiet
       // for the whole timeout (a crashed run's leftover) is reported at once.
       const waitingMs = Math.max(now - entry.firstSeenAt, now - quietSince);
-      if (!entry.reportedUnsettled && waitingMs >= options.settleTimeoutMs) {
+      if (!entry.reportedUnsettled && waitingMs >= settleTimeoutMs) {
         entry.reportedUnsettled = true;
         unsettled(unitPath, waitingMs, `${verdict.rule}: waiting for ${verdict.waitingFor}`);
       }
@@ -177,7 +182,7 @@ export function createSettler(options: SettlerOptions): Settler {
       notifyIdle(unitPath);
       return;
     }
-    if (!entry.reportedUnsettled && now - entry.firstSeenAt >= options.settleTimeoutMs) {
+    if (!entry.reportedUnsettled && now - entry.firstSeenAt >= settleTimeoutMs) {
       entry.reportedUnsettled = true;
       unsettled(unitPath, now - entry.firstSeenAt);
     }

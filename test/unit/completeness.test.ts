@@ -131,9 +131,7 @@ describe('settle stage on checkpoint folders', () => {
     const settler = createSettler({
       clock: systemClock,
       logger,
-      settleMs,
-      unitSettleMs,
-      settleTimeoutMs,
+      timing: () => ({ settleMs, unitSettleMs, settleTimeoutMs }),
       async snapshot(unitPath): Promise<UnitSnapshot | undefined> {
         const names = fs.namesUnder(`/outbox/${unitPath}/`);
         if (names.length === 0) return undefined;

@@ -15,8 +15,7 @@ function harness(settleMs = 2000, settleTimeoutMs = 60_000) {
   const settler = createSettler({
     clock: systemClock,
     logger,
-    settleMs,
-    settleTimeoutMs,
+    timing: () => ({ settleMs, settleTimeoutMs }),
     async snapshot(unitPath): Promise<UnitSnapshot | undefined> {
       const s = await fs.stat(`${ROOT}/${unitPath}`);
       if (s?.kind !== 'file') return undefined;
@@ -110,8 +109,7 @@ describe('settle stage', () => {
     const settler = createSettler({
       clock: systemClock,
       logger,
-      settleMs: 1000,
-      settleTimeoutMs: 60_000,
+      timing: () => ({ settleMs: 1000, settleTimeoutMs: 60_000 }),
       snapshot: () => Promise.reject(new Error('EACCES: permission denied')),
       onSettled: () => undefined,
       onUnsettled: () => undefined,
@@ -147,8 +145,7 @@ describe('settle stage', () => {
     const settler = createSettler({
       clock: systemClock,
       logger: logSink().logger,
-      settleMs: 2000,
-      settleTimeoutMs: 60_000,
+      timing: () => ({ settleMs: 2000, settleTimeoutMs: 60_000 }),
       async snapshot(unitPath): Promise<UnitSnapshot | undefined> {
         const s = await fs.stat(`${ROOT}/${unitPath}`);
         if (s?.kind !== 'file') return undefined;
