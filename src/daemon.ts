@@ -13,7 +13,7 @@ import type { Logger } from './log.js';
 import { Announcer } from './pipeline/announce.js';
 import { mapPath } from './pipeline/naming.js';
 import { createLayout } from './pipeline/layout.js';
-import { verifyDelivered, verifyDue } from './pipeline/verify.js';
+import { verifyAtStart } from './pipeline/verify.js';
 import { createUploadQueue, type UploadQueue } from './pipeline/queue.js';
 import { UploadStage, type UploadedEvent } from './pipeline/upload.js';
 import { readUnit, scanOutbox } from './pipeline/scan.js';
@@ -184,15 +184,8 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     await createLayout(this.config, this.#log);
     await this.#deps.bucket.check({ create: this.config.createBucket });
     this.#announcer.resume();
-    const interrupted = this.#deps.state.requeueInterrupted();
-    for (const p of interrupted) this.#uploader.interrupted.add(p);
-    if (interrupted.length > 0) {
-      this.#log.info({ files: interrupted.length }, 'uploads interrupted by the last stop: checking the bucket, then redoing what did not land');
-    }
-    const { state, bucket } = this.#deps;
-    if (this.#verify === 'always' || (this.#verify === 'if-stale' && verifyDue(state, this.config.rescanIntervalMs))) {
-      await verifyDelivered({ state, bucket, logger: this.#log });
-    }
+    this.#uploader.resumeInterrupted();
+    await verifyAtStart(this.#deps, this.#verify, this.config.rescanIntervalMs);
   }
 
   /** Full walk of the outbox: every artifact found goes to the settle stage (through the backlog); state learns what vanished. */

@@ -77,6 +77,19 @@ export class UploadStage {
     this.#d = deps;
   }
 
+  /**
+   * At start: uploads the last stop cut off are pending again. Their bytes may have landed, so
+   * each is checked against the bucket when it comes up, and sent only if it did not. Returns how many.
+   */
+  resumeInterrupted(): number {
+    const paths = this.#d.state.requeueInterrupted();
+    for (const p of paths) this.interrupted.add(p);
+    if (paths.length > 0) {
+      this.#d.logger.info({ files: paths.length }, 'uploads interrupted by the last stop: checking the bucket, then redoing what did not land');
+    }
+    return paths.length;
+  }
+
   async run(all: UploadJob[]): Promise<void> {
     for (const job of all) this.inFlight.add(job);
     try {

@@ -55,3 +55,17 @@ export function verifyDue(state: StateStore, rescanIntervalMs: number, now = Dat
   const last = state.verifiedAt ?? state.lastChangeAt();
   return last !== undefined && now - last > rescanIntervalMs;
 }
+
+/**
+ * At start: compares the records with the bucket `always` (sync --verify), or `if-stale` when they
+ * have not been compared for longer than the rescan interval (watch); else not at all.
+ */
+export async function verifyAtStart(
+  deps: { state: StateStore; bucket: Pick<BucketClient, 'list' | 'description'>; logger: Logger },
+  when: 'always' | 'if-stale' | undefined,
+  rescanIntervalMs: number,
+  now = Date.now(),
+): Promise<VerifyOutcome | undefined> {
+  if (when === 'always' || (when === 'if-stale' && verifyDue(deps.state, rescanIntervalMs, now))) return verifyDelivered(deps);
+  return undefined;
+}
