@@ -6,7 +6,6 @@ import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
 import { createLiveConfig, type LiveConfig } from './config/live.js';
 import type { Config } from './config/parse.js';
-import { OutboxError } from './core/errors.js';
 import type { BucketClient, Clock, OutboxFs, UploadProgress } from './core/ports.js';
 import type { SettledUnit } from './core/types.js';
 import type { Logger } from './log.js';
@@ -26,6 +25,7 @@ import { createWatchIntake, type WatchIntake } from './pipeline/watch-events.js'
 import { createRetries, type Retries } from './pipeline/retry.js';
 import { createProblems, type ProblemEvent, type Problems } from './pipeline/problems.js';
 import { admitSettled } from './pipeline/admit.js';
+import { createShutdown, type Shutdown } from './pipeline/shutdown.js';
 import type { StateStore } from './state/store.js';
 
 export interface OutboxDeps {
@@ -70,7 +70,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #deps: OutboxDeps;
   readonly #settler: Settler;
   readonly #queue: UploadQueue;
-  readonly #abort = new AbortController();
+  readonly #shutdown: Shutdown;
   readonly #retries: Retries;
   readonly #intake: WatchIntake;
   readonly #uploader: UploadStage;
@@ -99,13 +99,14 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       onRejected: (notePath, reason) => this.emit('problem', { localPath: notePath, bucketPath: undefined, state: 'rejected', reason }),
     });
     this.#verify = options.verify;
+    this.#shutdown = createShutdown({ ...deps, inFlight: () => this.#uploader.inFlight });
     this.#uploader = new UploadStage({
       ...deps,
       outbox: () => live.config.outbox,
       agentId: () => live.config.agentId,
       categories: () => [...live.config.categories, ...live.config.unitCategories],
       adopt: options.adopt ?? false,
-      signal: this.#abort.signal,
+      signal: this.#shutdown.signal,
       onUploaded: (e) => this.emit('uploaded', e),
       onAdopted: (e) => this.emit('adopted', e),
       onProblem: (file, kind, reason) => this.#problems.file(file, kind, reason),
@@ -143,7 +144,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       ...deps,
       resettle: (unitPath, changed) => this.#settler.touch(unitPath, { changed }),
       failed: (file, reason) => this.#problems.file(file, 'failed', reason),
-      aborted: () => this.#abort.signal.aborted,
+      aborted: () => this.#shutdown.signal.aborted,
     });
     this.#intake = createWatchIntake({
       ...deps,
@@ -245,23 +246,9 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#backlog.clear();
     this.#retries.stop();
     this.#queue.clear();
-    const finished = this.#queue.onIdle().then(() => this.#announcer.whenIdle());
-    let cancelDeadline: (() => void) | undefined;
-    // No grace given: wait for what is in flight (a timer of MAX_SAFE_INTEGER ms would overflow and fire at once).
-    const deadline = new Promise<'deadline'>((resolve) => {
-      if (options.graceMs !== undefined) cancelDeadline = this.#deps.clock.setTimer(() => resolve('deadline'), options.graceMs);
-    });
-    const outcome = await Promise.race([finished.then(() => 'done' as const), deadline]);
-    cancelDeadline?.();
-    let interrupted = 0;
-    if (outcome === 'deadline') {
-      interrupted = this.#uploader.inFlight.size;
-      for (const job of this.#uploader.inFlight) this.#deps.state.markRetry(job.file.localPath, 'interrupted by shutdown; redone at the next start');
-      this.#abort.abort(new OutboxError('HFO_NETWORK', 'hf-outbox is stopping'));
-      await finished;
-    }
+    const outcome = await this.#shutdown.finish(this.#queue.onIdle().then(() => this.#announcer.whenIdle()), options.graceMs);
     this.#announcer.stop();
-    return { interrupted };
+    return outcome;
   }
 
   /**
