@@ -67,8 +67,8 @@ async function* read(): AsyncGenerator<Buffer> {
 function xorbDigest(xorbs: readonly ShardXorb[]): string {
   const h = createHash('sha256');
   for (const x of xorbs) {
-    h.update(`${x.hash}:${x.bytesOnDisk}:${x.chunkHashes.length}\n`);
-    for (const c of x.chunkHashes) h.update(c);
+    h.update(`${x.hash}:${x.bytesOnDisk}:${x.chunkLengths.length}\n`);
+    h.update(x.chunkHashes);
     h.update(new Uint8Array(Uint32Array.from(x.chunkLengths).buffer));
   }
   return h.digest('hex');

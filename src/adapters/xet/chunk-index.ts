@@ -7,6 +7,12 @@
  * instead of sending them again. Bounded: past `maxChunks` the oldest xorbs are forgotten.
  * A dedup answer is only good until its shard's `shard_key_expiry` (xet-core uses a shard while
  * now <= expiry): past it, its xorbs are forgotten and its HMAC key is freed.
+ *
+ * Memory: about 70 bytes per chunk (the 32-byte hash in its xorb's one buffer, and one entry of a
+ * Map from 30 bits of the hash, a small integer, to where it sits), so the default 512k chunks
+ * (32 GiB of data) stay near 36 MiB. Two hashes sharing those 30 bits keep the first one indexed:
+ * the other is only a lost dedup (about 1 chunk in 8,000 at 512k chunks), never a wrong hit, since a
+ * hit is compared in full.
  */
 import { Hasher } from '@huggingface/blake3-jit';
 import { HASH_BYTES } from './format.js';
@@ -24,8 +30,10 @@ export interface XorbRef {
 
 interface XorbRecord {
   ref: XorbRef;
-  /** Hashes as indexed (keyed with `hasher`'s key for server answers), for a full-length compare on a hit. */
-  hashes: Uint8Array[];
+  /** Hashes as indexed (keyed with `hasher`'s key for server answers), concatenated, for a full-length compare on a hit. */
+  hashes: Uint8Array;
+  /** Chunks in `hashes` (its capacity grows while the xorb is being filled). */
+  count: number;
   keyIdx: number;
   /** ms since the epoch after which the record is no longer used (a dedup answer's key expiry). */
   expiresAt: number | undefined;
@@ -43,9 +51,24 @@ const CHUNKS_PER_SLOT = 1 << 14;
 const DEFAULT_MAX_CHUNKS = 512 * 1024;
 /** Distinct HMAC keys kept from dedup answers (each costs one keyed hash per lookup). */
 const MAX_KEYS = 32;
+const EMPTY = new Uint8Array(0);
 
-function keyOf(hash: Uint8Array): string {
-  return Buffer.from(hash.buffer, hash.byteOffset, 12).toString('latin1');
+/** 30 bits of a hash: a small integer, so a Map entry costs no allocation of its own. */
+function keyOf(hash: Uint8Array, at = 0): number {
+  return ((hash[at] as number) | ((hash[at + 1] as number) << 8) | ((hash[at + 2] as number) << 16) | (((hash[at + 3] as number) & 0x3f) << 24)) >>> 0;
+}
+
+function sameHash(a: Uint8Array, aAt: number, b: Uint8Array): boolean {
+  for (let i = 0; i < HASH_BYTES; i++) if (a[aAt + i] !== b[i]) return false;
+  return true;
+}
+
+/** The hashes as one buffer (a list of 32-byte hashes is concatenated). */
+function concatHashes(hashes: Uint8Array | readonly Uint8Array[]): Uint8Array {
+  if (hashes instanceof Uint8Array) return hashes;
+  const out = new Uint8Array(hashes.length * HASH_BYTES);
+  hashes.forEach((h, i) => out.set(h.subarray(0, HASH_BYTES), i * HASH_BYTES));
+  return out;
 }
 
 export interface ChunkHit {
@@ -54,7 +77,7 @@ export interface ChunkHit {
 }
 
 export class ChunkIndex {
-  readonly #entries = new Map<string, number>();
+  readonly #entries = new Map<number, number>();
   readonly #xorbs = new Map<number, XorbRecord>();
   /** keyIdx 0 = raw hashes; others are keyed hashers from dedup answers (undefined: a free slot). */
   readonly #keys: Array<KeySlot | undefined> = [{ key: '', hasher: undefined, records: 0 }];
@@ -71,30 +94,44 @@ export class ChunkIndex {
   }
 
   /**
-   * Starts an empty xorb record (for a xorb being filled); chunks are added with `addChunk`.
+   * Adds a xorb's record with its chunk hashes (concatenated, 32 bytes each, or a list), or an empty one
+   * for a xorb being filled, whose chunks are added with `addChunk`. The index keeps `hashes` as given
+   * (no copy): the caller must not change it afterwards.
    * `expiresAt` (ms): the answer's key expiry; an answer already expired is not loaded (-1).
    */
-  addXorb(ref: XorbRef, hashes: readonly Uint8Array[] = [], hmacKey?: Uint8Array, expiresAt?: number): number {
+  addXorb(ref: XorbRef, hashes: Uint8Array | readonly Uint8Array[] = EMPTY, hmacKey?: Uint8Array, expiresAt?: number): number {
     this.#sweep();
     if (expiresAt !== undefined && expiresAt < this.#now()) return -1;
     const keyIdx = hmacKey ? this.#keyIndex(hmacKey) : 0;
     if (keyIdx < 0) return -1;
     const slot = this.#nextSlot++;
-    const record: XorbRecord = { ref, hashes: [], keyIdx, expiresAt };
+    const all = concatHashes(hashes);
+    const count = Math.min(CHUNKS_PER_SLOT, Math.floor(all.length / HASH_BYTES));
+    const record: XorbRecord = { ref, hashes: all, count, keyIdx, expiresAt };
     (this.#keys[keyIdx] as KeySlot).records++;
     if (expiresAt !== undefined) this.#nextExpiry = Math.min(this.#nextExpiry, expiresAt);
     this.#xorbs.set(slot, record);
-    for (const h of hashes) this.addChunk(slot, h);
+    for (let i = 0; i < count; i++) this.#index(slot, record, i);
     this.#evict();
     return slot;
   }
 
+  /** Appends a chunk to a record started empty (a xorb being filled). */
   addChunk(slot: number, hash: Uint8Array): void {
     const record = this.#xorbs.get(slot);
-    if (!record || record.hashes.length >= CHUNKS_PER_SLOT) return;
-    const index = record.hashes.length;
-    record.hashes.push(hash);
-    const key = keyOf(hash);
+    if (!record || record.count >= CHUNKS_PER_SLOT) return;
+    const at = record.count * HASH_BYTES;
+    if (at + HASH_BYTES > record.hashes.length) {
+      const grown = new Uint8Array(Math.min(CHUNKS_PER_SLOT * HASH_BYTES, Math.max(64 * HASH_BYTES, record.hashes.length * 2)));
+      grown.set(record.hashes.subarray(0, at));
+      record.hashes = grown;
+    }
+    record.hashes.set(hash.subarray(0, HASH_BYTES), at);
+    this.#index(slot, record, record.count++);
+  }
+
+  #index(slot: number, record: XorbRecord, index: number): void {
+    const key = keyOf(record.hashes, index * HASH_BYTES);
     if (!this.#entries.has(key)) this.#entries.set(key, slot * CHUNKS_PER_SLOT + index);
     this.#chunks++;
   }
@@ -111,8 +148,7 @@ export class ChunkIndex {
       if (packed === undefined) continue;
       const record = this.#xorbs.get(Math.floor(packed / CHUNKS_PER_SLOT));
       const index = packed % CHUNKS_PER_SLOT;
-      const stored = record?.hashes[index];
-      if (record && record.keyIdx === k && stored && Buffer.compare(stored, probe) === 0) return { xorb: record.ref, index };
+      if (record && record.keyIdx === k && index < record.count && sameHash(record.hashes, index * HASH_BYTES, probe)) return { xorb: record.ref, index };
     }
     return undefined;
   }
@@ -130,6 +166,11 @@ export class ChunkIndex {
   /** Xorbs known, for tests and logs. */
   get size(): number {
     return this.#xorbs.size;
+  }
+
+  /** Chunks known. */
+  get chunks(): number {
+    return this.#chunks;
   }
 
   #keyIndex(hmacKey: Uint8Array): number {
@@ -168,11 +209,11 @@ export class ChunkIndex {
   }
 
   #drop(slot: number, record: XorbRecord): void {
-    record.hashes.forEach((hash, index) => {
-      const key = keyOf(hash);
+    for (let index = 0; index < record.count; index++) {
+      const key = keyOf(record.hashes, index * HASH_BYTES);
       if (this.#entries.get(key) === slot * CHUNKS_PER_SLOT + index) this.#entries.delete(key);
-    });
-    this.#chunks -= record.hashes.length;
+    }
+    this.#chunks -= record.count;
     this.#xorbs.delete(slot);
     const key = this.#keys[record.keyIdx];
     if (key && --key.records === 0 && record.keyIdx !== 0) this.#keys[record.keyIdx] = undefined;

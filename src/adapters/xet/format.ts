@@ -63,14 +63,15 @@ export interface ShardXorb {
   hash: string;
   /** Serialized size (headers and payloads). */
   bytesOnDisk: number;
-  chunkHashes: readonly Uint8Array[];
-  chunkLengths: readonly number[];
+  /** The raw chunk hashes, concatenated (32 bytes each): one buffer, not an object per chunk. */
+  chunkHashes: Uint8Array;
+  chunkLengths: ArrayLike<number>;
 }
 
 export function shardSize(files: readonly ShardFile[], xorbs: readonly ShardXorb[]): number {
   let records = 0;
   for (const f of files) records += 1 + 2 * f.terms.length + (f.sha256 ? 1 : 0);
-  for (const x of xorbs) records += 1 + x.chunkHashes.length;
+  for (const x of xorbs) records += 1 + x.chunkLengths.length;
   return SHARD_HEADER_BYTES + (records + 2) * RECORD_BYTES;
 }
 
@@ -106,17 +107,18 @@ export function serializeShard(files: readonly ShardFile[], xorbs: readonly Shar
   }
   at = writeBookend(buf, at);
   for (const x of xorbs) {
+    const count = x.chunkLengths.length;
     let bytesInCas = 0;
-    for (const len of x.chunkLengths) bytesInCas += len;
+    for (let i = 0; i < count; i++) bytesInCas += x.chunkLengths[i] as number;
     buf.set(hexToBytes(x.hash), at);
     buf.writeUInt32LE(0, at + 32);
-    buf.writeUInt32LE(x.chunkHashes.length, at + 36);
+    buf.writeUInt32LE(count, at + 36);
     buf.writeUInt32LE(bytesInCas, at + 40);
     buf.writeUInt32LE(x.bytesOnDisk, at + 44);
     at += RECORD_BYTES;
     let offset = 0;
-    for (let i = 0; i < x.chunkHashes.length; i++) {
-      buf.set(x.chunkHashes[i] as Uint8Array, at);
+    for (let i = 0; i < count; i++) {
+      buf.set(x.chunkHashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES), at);
       buf.writeUInt32LE(offset, at + 32);
       buf.writeUInt32LE(x.chunkLengths[i] as number, at + 36);
       offset += x.chunkLengths[i] as number;
@@ -159,7 +161,8 @@ export interface ShardXorbIndex {
   hmacKey: Uint8Array | undefined;
   /** The footer's `shard_key_expiry` in ms since the epoch; undefined when there is no footer or it is 0 (no expiry). */
   expiresAt: number | undefined;
-  xorbs: Array<{ hash: string; bytesOnDisk: number; chunkHashes: Uint8Array[]; chunkLengths: number[] }>;
+  /** Per xorb, its chunk hashes concatenated (32 bytes each) and their lengths. */
+  xorbs: Array<{ hash: string; bytesOnDisk: number; chunkHashes: Uint8Array; chunkLengths: Uint32Array }>;
 }
 
 /**
@@ -210,11 +213,11 @@ export function parseShardXorbs(buf: Buffer): ShardXorbIndex {
     const bytesOnDisk = buf.readUInt32LE(at + 44);
     at += RECORD_BYTES;
     if (at + numChunks * RECORD_BYTES > end) throw new ShardFormatError(`truncated CAS block of xorb ${hash}`);
-    const chunkHashes: Uint8Array[] = [];
-    const chunkLengths: number[] = [];
+    const chunkHashes = new Uint8Array(numChunks * HASH_BYTES);
+    const chunkLengths = new Uint32Array(numChunks);
     for (let i = 0; i < numChunks; i++) {
-      chunkHashes.push(Uint8Array.from(buf.subarray(at, at + HASH_BYTES)));
-      chunkLengths.push(buf.readUInt32LE(at + 36));
+      chunkHashes.set(buf.subarray(at, at + HASH_BYTES), i * HASH_BYTES);
+      chunkLengths[i] = buf.readUInt32LE(at + 36);
       at += RECORD_BYTES;
     }
     xorbs.push({ hash, bytesOnDisk, chunkHashes, chunkLengths });

@@ -32,7 +32,7 @@ export class ShardCache {
         for (const x of parseShardXorbs(await readFile(file)).xorbs) {
           into.addXorb({ hash: x.hash, origin: 'cache' }, x.chunkHashes);
           xorbs++;
-          chunks += x.chunkHashes.length;
+          chunks += x.chunkLengths.length;
         }
       } catch {
         await rm(file, { force: true }); // torn or foreign: it only ever saves bytes, never needed

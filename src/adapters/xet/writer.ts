@@ -7,7 +7,7 @@
  *
  * The CAS answers for the bytes: it rebuilds each chunk hash, xorb hash and file hash itself.
  */
-import { fileHash, hashToHex, verificationHash, xorbHash, type Chunk } from '@huggingface/xetchunk-wasm';
+import { hashToHex, xorbHash, type Chunk } from '@huggingface/xetchunk-wasm';
 import { ChunkHashPool } from '../../hash/chunk-hash-pool.js';
 import { XetChunker, type DataChunk } from '../../hash/xet-chunker.js';
 import { startSha256 } from '../../hash/sha256.js';
@@ -17,6 +17,7 @@ import { ChunkIndex, type ChunkHit, type XorbRef } from './chunk-index.js';
 import { ChunkEncoder, type EncodedChunk } from './compress.js';
 import {
   CHUNK_HEADER_BYTES,
+  HASH_BYTES,
   SHARD_SOFT_MAX_BYTES,
   XORB_MAX_BYTES,
   XORB_MAX_CHUNKS,
@@ -27,6 +28,7 @@ import {
   type ShardFile,
   type ShardXorb,
 } from './format.js';
+import { FileHashStream, VerificationStream } from './streaming-hashes.js';
 
 /** The CAS calls a writer makes. */
 export interface CasWrites {
@@ -80,12 +82,19 @@ export class SourceReadError extends Error {
   }
 }
 
+/**
+ * What the writer keeps grows with the file only by about 100 bytes per 64 KiB chunk (the session
+ * index's entry and the xorb's hash for the shard): the file hash and each term's verification entry
+ * are computed as the chunks go by (streaming-hashes.ts), and hashes sit in one buffer per xorb,
+ * never an object per chunk.
+ */
 interface PendingTerm {
   xorb: XorbRef;
   start: number;
   end: number;
   bytes: number;
-  hashes: Uint8Array[];
+  /** Set when the term is closed (the next chunk went elsewhere, or the file ended). */
+  verification: Uint8Array | undefined;
 }
 
 interface OpenXorb {
@@ -93,8 +102,17 @@ interface OpenXorb {
   slot: number;
   buf: Buffer;
   used: number;
-  hashes: Uint8Array[];
-  lengths: number[];
+  /** Chunk hashes, concatenated; `count` of them are set. */
+  hashes: Uint8Array;
+  lengths: Uint32Array;
+  count: number;
+}
+
+/** A file being chunked: its hash so far, its terms, and the verification entry of its open (last) term. */
+interface FileState {
+  hash: FileHashStream;
+  terms: PendingTerm[];
+  verify: VerificationStream;
 }
 
 interface FileOut {
@@ -195,14 +213,13 @@ export class XetWriter {
   async addFile(source: AsyncIterable<Uint8Array>, sizeBytes: number, onBytes?: (done: number) => void): Promise<string> {
     const chunker = await XetChunker.create();
     const encoder = this.#o.encoder?.() ?? new ChunkEncoder();
-    const chunks: Chunk[] = [];
-    const terms: PendingTerm[] = [];
+    const file: FileState = { hash: new FileHashStream(), terms: [], verify: new VerificationStream() };
     const queryDedup = sizeBytes >= this.#o.dedupQueryMinBytes;
     let unmatched = 0;
     let queryEvery = QUERY_AFTER_BYTES;
     let sinceAsk = 0;
     const take = async (chunk: DataChunk) => {
-      chunks.push({ hash: chunk.hash, length: chunk.length });
+      file.hash.push(chunk.hash, chunk.length);
       sinceAsk += chunk.length;
       // An answer still out after a few MiB is waited for: otherwise a read from memory or cache
       // never yields to the event loop and the answer would arrive after the file is packed.
@@ -212,14 +229,14 @@ export class XetWriter {
       // (in the background: the answer serves the chunks that follow).
       let query: 'wait' | 'background' | undefined;
       if (queryDedup) {
-        if (chunks.length === 1) query = 'wait';
+        if (file.hash.chunks === 1) query = 'wait';
         else if (isDedupEligible(chunk.hash)) query = 'background';
         else if (unmatched >= queryEvery) {
           query = 'background';
           queryEvery = Math.min(queryEvery * 2, QUERY_AFTER_MAX_BYTES); // a file with nothing stored costs a few queries, not one per run
         }
       }
-      const sent = await this.#addChunk(chunk, chunk.data, encoder, terms, query);
+      const sent = await this.#addChunk(chunk, chunk.data, encoder, file, query);
       this.#taken += chunk.length;
       if (query === 'background') {
         unmatched = 0;
@@ -241,10 +258,12 @@ export class XetWriter {
       // Stopped early (a CAS call failed): close the source so its file handle is released now.
       if (!finished) await iterator.return?.().catch(() => undefined);
     }
-    const empty = chunks.length === 0;
-    const hash = empty ? EMPTY_FILE_XET_HASH : hashToHex(fileHash(chunks));
+    const last = file.terms.at(-1);
+    if (last) last.verification = file.verify.take();
+    const empty = file.hash.chunks === 0;
+    const hash = empty ? EMPTY_FILE_XET_HASH : file.hash.digest();
     // A file's hash is registered once per shard; identical content needs no second block.
-    if (!this.#files.has(hash)) this.#files.set(hash, { fileHash: hash, terms, sha256: empty ? EMPTY_FILE_SHA256_FIELD : sha256 });
+    if (!this.#files.has(hash)) this.#files.set(hash, { fileHash: hash, terms: file.terms, sha256: empty ? EMPTY_FILE_SHA256_FIELD : sha256 });
     return hash;
   }
 
@@ -340,7 +359,7 @@ export class XetWriter {
    */
   async finish(): Promise<ShardXorb[]> {
     await this.close();
-    if (this.#open && this.#open.hashes.length > 0) this.#seal();
+    if (this.#open && this.#open.count > 0) this.#seal();
     await this.#inflight;
     await this.#asking;
     const files: ShardFile[] = [...this.#files.values()].map((f) => ({
@@ -348,7 +367,8 @@ export class XetWriter {
       sha256: f.sha256,
       terms: f.terms.map((t) => {
         if (t.xorb.hash === undefined) throw new Error('a term points at a xorb that was never sealed');
-        return { xorbHash: t.xorb.hash, chunkStart: t.start, chunkEnd: t.end, unpackedBytes: t.bytes, verification: verificationHash(t.hashes) };
+        if (t.verification === undefined) throw new Error('a term of a file still being chunked');
+        return { xorbHash: t.xorb.hash, chunkStart: t.start, chunkEnd: t.end, unpackedBytes: t.bytes, verification: t.verification };
       }),
     }));
     // Past the shard size limit, xorbs go first in shards of their own; files always come last.
@@ -371,7 +391,7 @@ export class XetWriter {
   }
 
   /** Adds one chunk of a file to its terms; returns whether it had to be sent (no stored copy known). */
-  async #addChunk(chunk: Chunk, bytes: Buffer, encoder: ChunkEncoder, terms: PendingTerm[], query: 'wait' | 'background' | undefined): Promise<boolean> {
+  async #addChunk(chunk: Chunk, bytes: Buffer, encoder: ChunkEncoder, file: FileState, query: 'wait' | 'background' | undefined): Promise<boolean> {
     let hit = this.#lookup(chunk.hash);
     if (!hit && query && !this.#dedupRateLimited) {
       const hex = hashToHex(chunk.hash);
@@ -392,21 +412,22 @@ export class XetWriter {
     if (!hit) {
       const encoded = encoder.encode(bytes);
       const open = this.#open;
-      if (open && (open.used + CHUNK_HEADER_BYTES + encoded.payload.length > XORB_TARGET_BYTES || open.hashes.length >= XORB_MAX_CHUNKS)) {
+      if (open && (open.used + CHUNK_HEADER_BYTES + encoded.payload.length > XORB_TARGET_BYTES || open.count >= XORB_MAX_CHUNKS)) {
         // Back-pressure: at most one xorb uploading while the next one fills.
         await this.#inflight;
         this.#seal();
       }
       hit = this.#pack(chunk, encoded);
     }
-    const term = terms[terms.length - 1];
+    const term = file.terms.at(-1);
     if (term && term.xorb === hit.xorb && term.end === hit.index) {
       term.end++;
       term.bytes += chunk.length;
-      term.hashes.push(chunk.hash);
     } else {
-      terms.push({ xorb: hit.xorb, start: hit.index, end: hit.index + 1, bytes: chunk.length, hashes: [chunk.hash] });
+      if (term) term.verification = file.verify.take();
+      file.terms.push({ xorb: hit.xorb, start: hit.index, end: hit.index + 1, bytes: chunk.length, verification: undefined });
     }
+    file.verify.add(chunk.hash);
     return sent;
   }
 
@@ -446,9 +467,9 @@ export class XetWriter {
     writeChunkHeader(open.buf, open.used, payload.length, scheme, chunk.length);
     payload.copy(open.buf, open.used + CHUNK_HEADER_BYTES);
     open.used += need;
-    const index = open.hashes.length;
-    open.hashes.push(chunk.hash);
-    open.lengths.push(chunk.length);
+    const index = open.count++;
+    open.hashes.set(chunk.hash, index * HASH_BYTES);
+    open.lengths[index] = chunk.length;
     this.session.addChunk(open.slot, chunk.hash);
     return { xorb: open.ref, index };
   }
@@ -458,7 +479,16 @@ export class XetWriter {
     const size = Math.min(XORB_TARGET_BYTES, Math.max(MIN_BUFFER_BYTES, this.#o.expectedBytes + (this.#o.expectedBytes >>> 10)));
     const buf = this.#spare && this.#spare.length >= size ? this.#spare : Buffer.allocUnsafe(size);
     this.#spare = undefined;
-    this.#open = { ref, slot: this.session.addXorb(ref), buf, used: 0, hashes: [], lengths: [] };
+    // Room for the most chunks a xorb may hold (8,192: 288 KiB), for the one xorb being filled.
+    this.#open = {
+      ref,
+      slot: this.session.addXorb(ref),
+      buf,
+      used: 0,
+      hashes: new Uint8Array(XORB_MAX_CHUNKS * HASH_BYTES),
+      lengths: new Uint32Array(XORB_MAX_CHUNKS),
+      count: 0,
+    };
     return this.#open;
   }
 
@@ -470,9 +500,13 @@ export class XetWriter {
     const open = this.#open;
     if (!open) return;
     this.#open = undefined;
-    const hash = hashToHex(xorbHash(open.hashes.map((h, i) => ({ hash: h, length: open.lengths[i] as number }))));
+    const count = open.count;
+    const chunks: Chunk[] = [];
+    for (let i = 0; i < count; i++) chunks.push({ hash: open.hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES), length: open.lengths[i] as number });
+    const hash = hashToHex(xorbHash(chunks));
     open.ref.hash = hash;
-    const sealed: ShardXorb = { hash, bytesOnDisk: open.used, chunkHashes: open.hashes, chunkLengths: open.lengths };
+    // Kept until the shard: trimmed copies, 36 bytes a chunk.
+    const sealed: ShardXorb = { hash, bytesOnDisk: open.used, chunkHashes: open.hashes.slice(0, count * HASH_BYTES), chunkLengths: open.lengths.slice(0, count) };
     this.#sealed.push(sealed);
     const previous = this.#inflight ?? Promise.resolve();
     const body = open.buf.subarray(0, open.used);
