@@ -14,7 +14,9 @@
  *   sha256 of the decoded chunks in order and the file hash rebuilt from them (valid for a file with
  *   no repeated chunk, which random data is).
  * --stages: no writer; CPU seconds per GiB of each stage alone, on this thread: read, + chunk
- *   boundaries, + BLAKE3 of the chunks, sha256 of the file; then the whole writer on one thread.
+ *   boundaries, + BLAKE3 of the chunks, sha256 of the file; then the whole writer on one thread. Each
+ *   stage's own cost is a difference of two least-of-N figures: on a busy machine it can come out
+ *   negative, which the scenario reports as noise.
  */
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -118,10 +120,13 @@ async function writerRun(): Promise<Record<string, unknown>> {
   return out;
 }
 
-/** CPU seconds per GiB of `f` run over the file: the least of 2 runs (a shared machine only ever adds). */
+/** Runs per stage: at least 2, and at least 64 MiB in all, so a small file's figures are not noise. */
+const STAGE_RUNS = Math.max(2, Math.ceil((64 * 1024 * 1024) / Math.max(1, size)));
+
+/** CPU seconds per GiB of `f` run over the file: the least of STAGE_RUNS runs (a shared machine only ever adds). */
 async function stage(f: () => Promise<void>): Promise<number> {
   let best = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < STAGE_RUNS; i++) {
     const cpu0 = cpuNow();
     await f();
     best = Math.min(best, cpuNow() - cpu0);
