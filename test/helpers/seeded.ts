@@ -4,18 +4,10 @@
  * a test either always passes or always fails, never now and then.
  */
 import { createCipheriv, createHash } from 'node:crypto';
+import { prng } from '../../bench/lib/data.js';
 
-/** Numbers in [0, 1) from a seed (mulberry32: 32-bit state, good enough to vary test input). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Numbers in [0, 1) from a seed (the benchmarks' mulberry32: 32-bit state, enough to vary test input). */
+export const seededRandom: (seed: number) => () => number = prng;
 
 /** `n` incompressible bytes from a seed (AES-128-CTR keystream: fast for many MiB, unlike a JS loop). */
 export function seededBytes(n: number, seed: number | string): Buffer {
