@@ -27,6 +27,7 @@ import { checkpointSeries } from './scenarios/s4-checkpoints.js';
 import { scale } from './scenarios/s5-scale.js';
 import { writerThreads } from './scenarios/s6-writer-threads.js';
 import { resume } from './scenarios/s7-resume.js';
+import { flat10g } from './scenarios/s8-flat-10g.js';
 
 const SCENARIOS: Record<number, (ctx: Ctx) => Promise<ScenarioResult>> = {
   1: largeFile,
@@ -36,6 +37,7 @@ const SCENARIOS: Record<number, (ctx: Ctx) => Promise<ScenarioResult>> = {
   5: scale,
   6: writerThreads,
   7: resume,
+  8: flat10g,
 };
 
 const { values } = parseArgs({
