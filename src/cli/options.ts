@@ -11,7 +11,8 @@ export function withSettings<T>(y: Argv<T>): Argv<T> {
       // Numbers arrive as text so a bad value is reported as typed, not as NaN.
       type: spec.kind === 'boolean' ? 'boolean' : spec.kind === 'list' ? 'array' : 'string',
       describe: `${spec.description} [env ${env}] [default: ${spec.defaultText}]`,
-      group: 'Settings (flag > environment > config file > default):',
+      // Listed by src/cli/help.ts after the command's own options, with the form of their values.
+      hidden: true,
       ...(spec.kind === 'list' ? { string: true } : {}),
     }) as Argv<T>;
   }

@@ -2,7 +2,7 @@
  * Renders the annotated example config and the README settings table from the one settings
  * table, so neither can drift from what the code accepts (a test compares them).
  */
-import { OPTIONS, envName, flagName, type OptionName, type OptionSpec } from './schema.js';
+import { OPTIONS, argOf, envName, flagName, flagUsage, type OptionName, type OptionSpec } from './schema.js';
 
 const entries = () => (Object.entries(OPTIONS) as Array<[OptionName, OptionSpec]>).filter(([name]) => name !== 'config');
 
@@ -17,7 +17,7 @@ export function renderExampleYaml(): string {
   for (const [name, spec] of entries()) {
     lines.push(`# ${spec.description}`);
     const env = [envName(name), ...(spec.extraEnv ?? [])].join(', ');
-    lines.push(`# Flag --${flagName(name)}; environment ${env}. Default: ${spec.defaultText}.`);
+    lines.push(`# Flag ${flagUsage(name)}; environment ${env}. Default: ${spec.defaultText}.`);
     const raw = spec.example ?? defaultValue(spec);
     const value = raw !== undefined && spec.kind === 'list' ? `[${raw.split(',').map((x) => JSON.stringify(x.trim())).join(', ')}]` : raw;
     const isExample = spec.example !== undefined;
@@ -36,7 +36,8 @@ export function renderSettingsTable(): string {
   const rows = ['| setting (YAML key / flag) | environment | default | meaning |', '|---|---|---|---|'];
   for (const [name, spec] of Object.entries(OPTIONS) as Array<[OptionName, OptionSpec]>) {
     const env = [envName(name), ...(spec.extraEnv ?? [])].map((e) => `\`${e}\``).join(', ');
-    rows.push(`| \`${flagName(name)}\` | ${env} | ${spec.defaultText.replace(/\|/g, '\\|')} | ${spec.description.replace(/\|/g, '\\|')} |`);
+    const arg = spec.kind === 'boolean' ? '' : ` \`<${argOf(spec)}>\``;
+    rows.push(`| \`${flagName(name)}\`${arg.replace(/\|/g, '\\|')} | ${env} | ${spec.defaultText.replace(/\|/g, '\\|')} | ${spec.description.replace(/\|/g, '\\|')} |`);
   }
   return rows.join('\n');
 }

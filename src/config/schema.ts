@@ -21,6 +21,8 @@ export interface OptionSpec {
   description: string;
   /** Shown in --help, the example config and the README. */
   defaultText: string;
+  /** The value's form after the flag in --help, the example config and the README (`--settle-ms <ms>`); booleans take none. */
+  arg?: string;
   /** Extra environment variables read after HF_OUTBOX_<NAME> (lower priority). */
   extraEnv?: readonly string[];
   example?: string;
@@ -40,18 +42,21 @@ const stringList = v.array(nonEmpty, 'expected a list of names');
 export const OPTIONS = {
   config: {
     kind: 'string',
+    arg: 'file',
     description: 'YAML config file to read (flags and environment override it).',
     defaultText: 'none',
     schema: v.optional(nonEmpty),
   },
   outbox: {
     kind: 'string',
+    arg: 'dir',
     description: 'Local folder to watch; it mirrors artifacts/ of the bucket. A folder you name must exist (hf-outbox init creates one); only the default ./outbox is created at start.',
     defaultText: './outbox',
     schema: v.optional(nonEmpty, './outbox'),
   },
   bucket: {
     kind: 'string',
+    arg: 'hf://buckets/OWNER/NAME|DIR',
     description: 'Where to publish: hf://buckets/OWNER/NAME, file:///abs/path, or a plain path (a local-folder bucket).',
     defaultText: './bucket',
     example: 'hf://buckets/my-org/shared-artifacts',
@@ -59,6 +64,7 @@ export const OPTIONS = {
   },
   agentId: {
     kind: 'string',
+    arg: 'id',
     description: 'Your agent id; every bucket name gets the suffix _<agent-id>.',
     defaultText: `required for hf:// buckets; "${FALLBACK_AGENT_ID}" (with a warning) for a local-folder bucket`,
     extraEnv: ['AGENT_ID'],
@@ -72,18 +78,21 @@ export const OPTIONS = {
   },
   stateDir: {
     kind: 'string',
+    arg: 'dir',
     description: 'Where hf-outbox keeps its delivery records.',
     defaultText: '$STATE_DIRECTORY under systemd, else $XDG_STATE_HOME/hf-outbox/<agent-id>/<outbox+bucket hash>',
     schema: v.optional(nonEmpty),
   },
   settleMs: {
     kind: 'integer',
+    arg: 'ms',
     description: 'A file is sent once its size and mtime have not changed for this long (measured from its mtime).',
     defaultText: '2000',
     schema: v.optional(wholeNumber(0, 24 * 3600 * 1000), 2000),
   },
   unitSettleMs: {
     kind: 'integer',
+    arg: 'ms',
     description:
       'A checkpoint folder that no known layout (Trainer, sharded safetensors, PEFT, DeepSpeed, a COMPLETE/_SUCCESS marker) shows complete is sent once nothing in it has changed for this long (at least settle-ms): a writer pausing between files must not publish half a checkpoint.',
     defaultText: '60000',
@@ -91,12 +100,14 @@ export const OPTIONS = {
   },
   settleTimeoutMs: {
     kind: 'integer',
+    arg: 'ms',
     description: 'A file still changing after this long is reported as never settling (sync gives up on it and exits 1).',
     defaultText: '120000',
     schema: v.optional(wholeNumber(1000, 7 * 24 * 3600 * 1000), 120_000),
   },
   concurrency: {
     kind: 'integer',
+    arg: 'n',
     description:
       'Upload calls in flight at once, so a large checkpoint going up does not hold back a small results file. Each call to an hf:// bucket holds at most 64 MiB of xorb buffers.',
     defaultText: '2',
@@ -104,18 +115,21 @@ export const OPTIONS = {
   },
   shutdownGraceMs: {
     kind: 'integer',
+    arg: 'ms',
     description: 'On SIGTERM/SIGINT, uploads in flight get this long to finish; the rest stays pending for the next start.',
     defaultText: '20000',
     schema: v.optional(wholeNumber(0, 15 * 60 * 1000), 20_000),
   },
   rescanIntervalMs: {
     kind: 'integer',
+    arg: 'ms',
     description: 'Full rescan of the outbox on this interval (jittered ±25%), in case the watcher missed events.',
     defaultText: '3600000',
     schema: v.optional(wholeNumber(10_000, 7 * 24 * 3600 * 1000), 3_600_000),
   },
   watchMode: {
     kind: 'string',
+    arg: 'auto|events|poll',
     description:
       'How changes are noticed: events (inotify, one watch per folder), poll (stat every folder each poll interval; sees what other hosts write to a network file system), or auto (poll on NFS, Lustre, GPFS, BeeGFS, CIFS/SMB, FUSE, 9p, Ceph; events elsewhere).',
     defaultText: 'auto',
@@ -123,6 +137,7 @@ export const OPTIONS = {
   },
   pollIntervalMs: {
     kind: 'integer',
+    arg: 'ms',
     description:
       'In poll mode, folders are checked this often: a new file or folder is seen within one interval. Files rewritten in place under the same name are found by a full pass, every minute or less often (at most 2% of a core).',
     defaultText: '2000',
@@ -137,12 +152,14 @@ export const OPTIONS = {
   },
   maxRequestsPerSecond: {
     kind: 'integer',
+    arg: 'n',
     description: 'Most HTTP requests to the Hub started in any 1-second window, retries included (0: no limit; 429s are always honoured).',
     defaultText: '0',
     schema: v.optional(wholeNumber(0, 100_000), 0),
   },
   xetWriter: {
     kind: 'string',
+    arg: 'auto|own|library',
     description:
       "Who writes Xet uploads to an hf:// bucket: own (hf-outbox's writer), library (@huggingface/hub's upload), or auto: own, switching to library for the rest of the run when the Hub refuses the own writer's format or the first upload of a start does not read back identical.",
     defaultText: 'auto',
@@ -150,6 +167,7 @@ export const OPTIONS = {
   },
   uploadThreads: {
     kind: 'integer',
+    arg: 'n',
     description:
       "Threads that hash an upload's chunks with the own Xet writer (0: half the cores this process may use, at least 1, leaving the rest to training). 1 hashes on the main thread; more hash in worker threads while the main thread finds chunk boundaries and packs xorbs.",
     defaultText: '0 (half the cores)',
@@ -158,6 +176,7 @@ export const OPTIONS = {
   },
   maxUploadBytesPerSecond: {
     kind: 'integer',
+    arg: 'bytes',
     description: 'Upload bandwidth cap in bytes per second across all requests (0: no limit).',
     defaultText: '0',
     example: '52428800',
@@ -165,18 +184,21 @@ export const OPTIONS = {
   },
   unitCategories: {
     kind: 'list',
+    arg: 'name,…',
     description: 'Categories whose sub-folders are one artifact each (named, uploaded and announced as a folder).',
     defaultText: 'checkpoints',
     schema: v.optional(stringList, ['checkpoints']),
   },
   categories: {
     kind: 'list',
+    arg: 'name,…',
     description: 'Category folders created in the outbox at start.',
     defaultText: 'scripts,results,checkpoints,data',
     schema: v.optional(stringList, ['scripts', 'results', 'checkpoints', 'data']),
   },
   autoAnnounce: {
     kind: 'list',
+    arg: 'name,…',
     description: 'Categories whose new artifacts get a generated message-board post when they have no note (e.g. checkpoints: one post per checkpoint of a run folder).',
     defaultText: 'none',
     example: 'checkpoints',
@@ -184,6 +206,7 @@ export const OPTIONS = {
   },
   ignore: {
     kind: 'list',
+    arg: 'glob,…',
     description: 'Extra globs to skip (* within a name, ** across folders); temp and dot files are always skipped.',
     defaultText: 'none',
     example: '**/wandb/**,*.lock',
@@ -191,6 +214,7 @@ export const OPTIONS = {
   },
   hubUrl: {
     kind: 'string',
+    arg: 'url',
     description: 'Hugging Face Hub endpoint (for hf:// buckets).',
     defaultText: '$HF_ENDPOINT, else https://huggingface.co',
     extraEnv: ['HF_ENDPOINT'],
@@ -198,6 +222,7 @@ export const OPTIONS = {
   },
   tokenFile: {
     kind: 'string',
+    arg: 'file',
     description:
       'File holding the Hub token. Else $CREDENTIALS_DIRECTORY/hf-token, $HF_TOKEN, $HF_TOKEN_PATH, $HF_HOME/token.',
     defaultText: 'none',
@@ -211,6 +236,7 @@ export const OPTIONS = {
   },
   metricsPort: {
     kind: 'integer',
+    arg: 'port',
     description: 'Serve /healthz and Prometheus /metrics on 127.0.0.1 at this port (watch only; 0: off).',
     defaultText: '0',
     example: '9464',
@@ -218,6 +244,7 @@ export const OPTIONS = {
   },
   logLevel: {
     kind: 'string',
+    arg: 'level',
     description: `Log level: ${LOG_LEVELS.join(', ')}.`,
     defaultText: 'info',
     schema: v.optional(v.picklist(LOG_LEVELS, `expected one of ${LOG_LEVELS.join(', ')}`), 'info'),
@@ -234,4 +261,16 @@ export function flagName(name: string): string {
 /** HF_OUTBOX_AGENT_ID for agentId. */
 export function envName(name: string): string {
   return `HF_OUTBOX_${flagName(name).replace(/-/g, '_').toUpperCase()}`;
+}
+
+/** How the flag is written with its value: `--settle-ms <ms>`, `--create-bucket`, `--[no-]watch-config` (a boolean on by default). */
+export function flagUsage(name: OptionName): string {
+  const spec: OptionSpec = OPTIONS[name];
+  if (spec.kind === 'boolean') return spec.defaultText === 'true' ? `--[no-]${flagName(name)}` : `--${flagName(name)}`;
+  return `--${flagName(name)} <${argOf(spec)}>`;
+}
+
+/** The form of a setting's value (`ms`, `dir`, `auto|events|poll`). */
+export function argOf(spec: OptionSpec): string {
+  return spec.arg ?? (spec.kind === 'integer' ? 'n' : 'value');
 }
