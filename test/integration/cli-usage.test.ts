@@ -4,6 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 
+/** A CLI start on a loaded machine: generous, the limit only catches a hang. */
+const SLOW = 90_000;
+
 /** Each command and one option of its own. */
 const COMMANDS: Array<[command: string, ownOption: string]> = [
   ['watch', '--version'],
@@ -20,7 +23,7 @@ const COMMANDS: Array<[command: string, ownOption: string]> = [
 
 describe('hf-outbox --help', () => {
   it("each command's help: its own options first, then an example, then the settings with the form of their values", async () => {
-    const runs = await Promise.all(COMMANDS.map(async ([command, own]) => ({ command, own, r: await runCli([command, '--help']) })));
+    const runs = await Promise.all(COMMANDS.map(async ([command, own]) => ({ command, own, r: await runCli([command, '--help'], { timeoutMs: SLOW }) })));
     for (const { command, own, r } of runs) {
       expect(r.code, command).toBe(0);
       const text = r.stdout;
@@ -40,32 +43,36 @@ describe('hf-outbox --help', () => {
       expect(text.slice(0, settingsAt)).not.toContain('--settle-ms');
       expect(text).not.toMatch(/--[a-z]+[A-Z]/);
     }
-  });
+  }, 4 * SLOW);
 });
 
 describe('a mistyped flag', () => {
   it('is told the nearest real one and exits 2, never with a camelCase duplicate', async () => {
-    const typo = await runCli(['sync', '--setle-ms', '500']);
+    // Side by side: each is a node start-up, slow on a loaded machine.
+    const run = (...args: string[]) => runCli(args, { timeoutMs: SLOW });
+    const [typo, camel, own, command, far] = await Promise.all([
+      run('sync', '--setle-ms', '500'),
+      run('plan', '--settleMs', '500'),
+      run('board', '--folow'),
+      run('snyc'),
+      run('sync', '--zzzzzz'),
+    ]);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain('hf-outbox: unknown option --setle-ms; did you mean --settle-ms?');
     expect(typo.stderr).toContain('Run "hf-outbox sync --help" for usage.');
     expect(typo.stderr).not.toMatch(/setleMs|settleMs/);
 
     // camelCase is not another spelling of a flag: it is unknown too, and named in kebab-case.
-    const camel = await runCli(['plan', '--settleMs', '500']);
     expect(camel.code).toBe(2);
     expect(camel.stderr).toContain('unknown option --settleMs; did you mean --settle-ms?');
 
     // A command's own options are suggested too; a word where a command goes is told the nearest command.
-    const own = await runCli(['board', '--folow']);
     expect(own.code).toBe(2);
     expect(own.stderr).toContain('unknown option --folow; did you mean --follow?');
-    const command = await runCli(['snyc']);
     expect(command.code).toBe(2);
     expect(command.stderr).toContain('unexpected argument "snyc"; did you mean the command sync?');
 
     // Nothing near: the flag is named, with where to look.
-    const far = await runCli(['sync', '--zzzzzz']);
     expect(far.stderr).toMatch(/^hf-outbox: unknown option --zzzzzz\nRun "hf-outbox sync --help" for usage\.\n$/);
-  });
+  }, 4 * SLOW);
 });
