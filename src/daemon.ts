@@ -3,7 +3,6 @@
  * Every side effect arrives through `OutboxDeps`, so tests can run the whole flow on fakes.
  */
 import { EventEmitter } from 'node:events';
-import PQueue from 'p-queue';
 import { createLiveConfig, type LiveConfig } from './config/live.js';
 import type { Config } from './config/parse.js';
 import type { BucketClient, Clock, OutboxFs, UploadProgress } from './core/ports.js';
@@ -15,7 +14,7 @@ import { createLayout } from './pipeline/layout.js';
 import { verifyAtStart } from './pipeline/verify.js';
 import { createUploadQueue, type UploadQueue } from './pipeline/queue.js';
 import { UploadStage, type UploadedEvent } from './pipeline/upload.js';
-import { readUnit, scanOutbox } from './pipeline/scan.js';
+import { scanOutbox, unitReader } from './pipeline/scan.js';
 import { backlogHighWater, createBacklog, type Backlog } from './pipeline/backlog.js';
 import { createSettler, type Settler } from './pipeline/settle.js';
 import type { FsTypeInfo } from './pipeline/fs-type.js';
@@ -24,7 +23,7 @@ import { watchOutbox } from './pipeline/watch.js';
 import { createWatchIntake, type WatchIntake } from './pipeline/watch-events.js';
 import { createRetries, type Retries } from './pipeline/retry.js';
 import { createProblems, type ProblemEvent, type Problems } from './pipeline/problems.js';
-import { admitSettled } from './pipeline/admit.js';
+import { routeSettled } from './pipeline/admit.js';
 import { createShutdown, type Shutdown } from './pipeline/shutdown.js';
 import type { StateStore } from './state/store.js';
 
@@ -62,9 +61,6 @@ export interface OutboxEvents {
   unsettled: [{ unitPath: string; changingForMs: number; waitingFor?: string }];
 }
 
-/** Settle checks (stats of a unit) in flight at once. */
-const SNAPSHOT_CONCURRENCY = 64;
-
 export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #live: LiveConfig;
   readonly #deps: OutboxDeps;
@@ -77,8 +73,6 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #problems: Problems;
   /** Units a scan found, released to the settle stage as it and the queue make room. */
   readonly #backlog: Backlog;
-  /** Settle checks (stats of a unit) run through here, at most SNAPSHOT_CONCURRENCY at once, in order. */
-  readonly #snapshots = new PQueue({ concurrency: SNAPSHOT_CONCURRENCY });
 
   readonly #announcer: Announcer;
 
@@ -118,8 +112,18 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       clock: deps.clock,
       logger: deps.logger,
       timing: () => live.config,
-      snapshot: (unitPath) => this.#snapshots.add(() => readUnit(deps.fs, live.config.outbox, live.rules, unitPath)),
-      onSettled: (unit) => this.#onSettled(unit),
+      snapshot: unitReader(deps.fs, () => live.config.outbox, () => live.rules),
+      onSettled: (unit) =>
+        routeSettled(unit, {
+          ...deps,
+          note: (notePath, fingerprint) => this.#announcer.noteSettled(notePath, fingerprint),
+          artifact: (settled) => this.emit('settled', settled),
+          queue: (jobs) => {
+            for (const { file } of jobs) this.emit('queued', { localPath: file.localPath, bucketPath: file.bucketPath, sizeBytes: file.sizeBytes });
+            this.#queue.addMany(jobs);
+          },
+          rejected: (file, reason) => this.#problems.file(file, 'rejected', reason),
+        }),
       onReleased: () => this.#backlog.feed(),
       onUnsettled: (unitPath, changingForMs, waitingFor) => this.emit('unsettled', { unitPath, changingForMs, ...(waitingFor === undefined ? {} : { waitingFor }) }),
     });
@@ -263,24 +267,5 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   /** Sends failed files again (all of them with 0, as on SIGHUP; else those that failed at least `olderThanMs` ago). */
   retryFailed(olderThanMs = 0): number {
     return this.#retries.retryFailed(olderThanMs);
-  }
-
-  #onSettled(unit: SettledUnit): void {
-    const note = unit.files[0];
-    if (unit.unitBucketPath === '' && note !== undefined) {
-      this.#announcer.noteSettled(unit.unitPath, note);
-      return;
-    }
-    this.emit('settled', unit);
-    admitSettled(unit, {
-      ...this.#deps,
-      queue: (files) => {
-        // A unit folder's files go up as one group (admitSettled orders them, completion file last).
-        const group = unit.unitKind === 'directory' ? { unitBucketPath: unit.unitBucketPath } : {};
-        for (const file of files) this.emit('queued', { localPath: file.localPath, bucketPath: file.bucketPath, sizeBytes: file.sizeBytes });
-        this.#queue.addMany(files.map((file) => ({ file, enqueuedAt: this.#deps.clock.now(), ...group })));
-      },
-      rejected: (file, reason) => this.#problems.file(file, 'rejected', reason),
-    });
   }
 }

@@ -3,12 +3,15 @@
  * delivered version is unchanged is up to date; a second local file that maps to a bucket path
  * another local file already holds is rejected, naming both (the first one keeps the name);
  * every other file is recorded as pending and queued — a unit folder's as one group, in upload
- * order (the file that marks it complete last: ./completeness.ts).
+ * order (the file that marks it complete last: ./completeness.ts). A settled note is not an
+ * artifact: it goes to the announcer.
  */
-import type { SettledUnit } from '../core/types.js';
+import type { Clock } from '../core/ports.js';
+import type { Fingerprint, SettledUnit } from '../core/types.js';
 import type { Logger } from '../log.js';
 import type { StateStore, TrackedFile } from '../state/store.js';
 import { uploadOrder } from './completeness.js';
+import type { UploadJob } from './upload.js';
 
 export interface AdmitDeps {
   state: Pick<StateStore, 'isDelivered' | 'otherHolder' | 'markPending'>;
@@ -36,4 +39,23 @@ export function admitSettled(unit: SettledUnit, deps: AdmitDeps): void {
     admitted.push(tracked);
   }
   deps.queue(admitted);
+}
+
+export interface RouteDeps extends Omit<AdmitDeps, 'queue'> {
+  clock: Pick<Clock, 'now'>;
+  /** A note settled (the announcer reads it). */
+  note(notePath: string, fingerprint: Fingerprint): void;
+  /** An artifact settled (before its files are admitted). */
+  artifact(unit: SettledUnit): void;
+  /** Upload jobs for the admitted files: a unit folder's carry its bucket path, so they go up in one call. */
+  queue(jobs: UploadJob[]): void;
+}
+
+/** Where a settled unit goes: a note (bucket path '') to the announcer, an artifact's admitted files to the queue. */
+export function routeSettled(unit: SettledUnit, deps: RouteDeps): void {
+  const note = unit.files[0];
+  if (unit.unitBucketPath === '' && note !== undefined) return deps.note(unit.unitPath, note);
+  deps.artifact(unit);
+  const group = unit.unitKind === 'directory' ? { unitBucketPath: unit.unitBucketPath } : {};
+  admitSettled(unit, { ...deps, queue: (files) => deps.queue(files.map((file) => ({ file, enqueuedAt: deps.clock.now(), ...group }))) });
 }

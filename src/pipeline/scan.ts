@@ -3,6 +3,7 @@
  * unit directory. Symlinks are never followed; FIFOs, sockets and devices are reported, never opened.
  */
 import path from 'node:path';
+import PQueue from 'p-queue';
 import { judgeUnitOnDisk } from './completeness.js';
 import type { OutboxFs } from '../core/ports.js';
 import type { FileKind, SettledFile } from '../core/types.js';
@@ -10,6 +11,9 @@ import type { Logger } from '../log.js';
 import type { StateStore } from '../state/store.js';
 import { ignoredReason, isOtherUnitFolder, mapPath, type CompiledRules } from './naming.js';
 import type { UnitSnapshot } from './settle.js';
+
+/** Settle checks (reads of a unit) in flight at once. */
+const SNAPSHOT_CONCURRENCY = 64;
 
 export interface ScanEntry {
   /** Relative to the walk's root, '/'-separated. */
@@ -151,4 +155,13 @@ export async function readUnit(fs: OutboxFs, outbox: string, rules: CompiledRule
   // A unit folder is judged by its layout too: the settle stage holds back one that is incomplete.
   if (kind === 'directory') return { unitKind: kind, unitBucketPath, files, completeness: await judgeUnitOnDisk(fs, outbox, unitPath, files) };
   return { unitKind: kind, unitBucketPath, files };
+}
+
+/**
+ * readUnit for the settle stage: at most SNAPSHOT_CONCURRENCY reads in flight, in the order asked;
+ * the outbox and rules are read at each call (a reload may change the rules).
+ */
+export function unitReader(fs: OutboxFs, outbox: () => string, rules: () => CompiledRules): (unitPath: string) => Promise<UnitSnapshot | undefined> {
+  const reads = new PQueue({ concurrency: SNAPSHOT_CONCURRENCY });
+  return (unitPath) => reads.add(() => readUnit(fs, outbox(), rules(), unitPath));
 }

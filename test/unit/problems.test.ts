@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { SettledUnit } from '../../src/core/types.js';
 import { createLogger } from '../../src/log.js';
-import { admitSettled } from '../../src/pipeline/admit.js';
+import { admitSettled, routeSettled } from '../../src/pipeline/admit.js';
+import type { UploadJob } from '../../src/pipeline/upload.js';
 import { createProblems, type ProblemEvent } from '../../src/pipeline/problems.js';
 import type { TrackedFile } from '../../src/state/store.js';
 import { MemoryFs } from '../fakes/memory-fs.js';
@@ -96,5 +97,39 @@ describe('admitting a settled artifact', () => {
       },
     );
     expect(queued).toEqual([['model.safetensors', 'optimizer.pt', 'trainer_state.json']]);
+  });
+});
+
+describe('routing a settled unit', () => {
+  function route(unit: SettledUnit) {
+    const notes: string[] = [];
+    const artifacts: string[] = [];
+    const jobs: UploadJob[] = [];
+    routeSettled(unit, {
+      state: { isDelivered: () => false, otherHolder: () => undefined, markPending: () => undefined },
+      logger: silent,
+      clock: { now: () => 42 },
+      note: (p) => void notes.push(p),
+      artifact: (u) => void artifacts.push(u.unitPath),
+      queue: (js) => void jobs.push(...js),
+      rejected: () => undefined,
+    });
+    return { notes, artifacts, jobs };
+  }
+  const f = (localPath: string, bucketPath: string) => ({ localPath, bucketPath, sizeBytes: 1, mtimeMs: 1, ino: 1 });
+
+  it('hands a settled note to the announcer, never to the queue', () => {
+    const r = route({ unitPath: 'results/r.json.note.md', unitKind: 'file', unitBucketPath: '', settledAtMs: 0, files: [f('results/r.json.note.md', '')] });
+    expect(r).toEqual({ notes: ['results/r.json.note.md'], artifacts: [], jobs: [] });
+  });
+
+  it('queues a unit folder\'s files as jobs carrying its bucket path (one call), a single file\'s without', () => {
+    const folder = route({ unitPath: 'checkpoints/run1', unitKind: 'directory', unitBucketPath: 'artifacts/checkpoints/run1_agent-01', settledAtMs: 0, files: [f('checkpoints/run1/model.safetensors', 'artifacts/checkpoints/run1_agent-01/model.safetensors')] });
+    expect(folder.artifacts).toEqual(['checkpoints/run1']);
+    expect(folder.jobs).toEqual([expect.objectContaining({ unitBucketPath: 'artifacts/checkpoints/run1_agent-01', enqueuedAt: 42 })]);
+    const single = route({ unitPath: 'scripts/a.py', unitKind: 'file', unitBucketPath: 'artifacts/scripts/a_agent-01.py', settledAtMs: 0, files: [f('scripts/a.py', 'artifacts/scripts/a_agent-01.py')] });
+    expect(single.jobs).toHaveLength(1);
+    expect(single.jobs[0]).not.toHaveProperty('unitBucketPath');
+    expect(single.notes).toEqual([]);
   });
 });
