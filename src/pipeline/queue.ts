@@ -154,25 +154,16 @@ export function createBatchQueue<T>(options: BatchQueueOptions<T>): BatchQueue<T
     if (isLarge(item)) large++;
   };
 
+  const addMany = (items: readonly T[]) => {
+    for (const item of items) put(item);
+    if (items.length === 0) return;
+    if (waitingCount() >= options.maxBatchItems) flush();
+    else linger();
+  };
+
   return {
-    addMany(items) {
-      for (const item of items) put(item);
-      if (items.length === 0) return;
-      if (waitingCount() >= options.maxBatchItems) flush();
-      else linger();
-    },
-    add(item) {
-      const key = options.key(item);
-      remove(key);
-      const cls = options.priority(item);
-      let items = classes.get(cls);
-      if (items === undefined) classes.set(cls, (items = new Map()));
-      items.set(key, item);
-      classOf.set(key, cls);
-      if (isLarge(item)) large++;
-      if (waitingCount() >= options.maxBatchItems) flush();
-      else linger();
-    },
+    addMany,
+    add: (item) => addMany([item]),
     waiting: waitingCount,
     running: () => queue.pending,
     onIdle: async () => {
