@@ -205,15 +205,7 @@ export class Announcer {
       const artifacts: MessageArtifact[] = [];
       if (a.target !== '') {
         const files = state.unitFiles(a.target);
-        const blocked = files.find((f) => f.state === 'failed' || f.state === 'rejected' || f.state === 'conflict');
-        if (blocked) {
-          const reason = `held back: ${blocked.localPath} is ${blocked.state}${blocked.lastError ? ` (${blocked.lastError})` : ''}`;
-          if (a.state !== 'held' || a.reason !== reason) {
-            state.announcementState(a.source, 'held', reason);
-            logger.warn({ source: a.source, target: a.target }, reason);
-          }
-          return;
-        }
+        if (this.#heldBack(a, files)) return;
         if (files.length === 0 || files.some((f) => f.state !== 'uploaded')) {
           // A note awaiting its folder keeps saying so until the folder has files.
           if (files.length > 0 || a.state !== 'waiting') state.announcementState(a.source, 'waiting', `waiting for ${a.target} to land`);
@@ -255,9 +247,21 @@ export class Announcer {
     await this.#write(a, messagePath, messageText);
   }
 
+  /** True (and said once) while a file of the announcement's artifact failed, was rejected or conflicts: it waits for that. */
+  #heldBack(a: AnnouncementRecord, files: ReturnType<StateStore['unitFiles']>): boolean {
+    const blocked = files.find((f) => f.state === 'failed' || f.state === 'rejected' || f.state === 'conflict');
+    if (!blocked) return false;
+    const reason = `held back: ${blocked.localPath} is ${blocked.state}${blocked.lastError ? ` (${blocked.lastError})` : ''}`;
+    if (a.state !== 'held' || a.reason !== reason) {
+      this.#d.state.announcementState(a.source, 'held', reason);
+      this.#d.logger.warn({ source: a.source, target: a.target }, reason);
+    }
+    return true;
+  }
+
   /** A checkpoint's post: built from what the bucket lists once every file of the checkpoint is recorded as uploaded. */
   async #tryPostCheckpoint(a: AnnouncementRecord): Promise<void> {
-    const { state, logger } = this.#d;
+    const { state } = this.#d;
     const ckpt = checkpointUnitOf(a.target, this.#d.live.rules);
     if (ckpt === undefined) return;
     let messagePath = a.messagePath;
@@ -266,15 +270,7 @@ export class Announcer {
       const present = state.unitFiles(a.target);
       // Rotated away locally (save_total_limit) before its post went out: the bucket still holds it.
       const files = present.length > 0 ? present : state.unitFiles(a.target, { includeGone: true }).filter((f) => f.state === 'uploaded');
-      const blocked = files.find((f) => f.state === 'failed' || f.state === 'rejected' || f.state === 'conflict');
-      if (blocked) {
-        const reason = `held back: ${blocked.localPath} is ${blocked.state}${blocked.lastError ? ` (${blocked.lastError})` : ''}`;
-        if (a.state !== 'held' || a.reason !== reason) {
-          state.announcementState(a.source, 'held', reason);
-          logger.warn({ source: a.source, target: a.target }, reason);
-        }
-        return;
-      }
+      if (this.#heldBack(a, files)) return;
       if (files.length === 0 || files.some((f) => f.state !== 'uploaded')) {
         state.announcementState(a.source, 'waiting', `waiting for ${a.target} to land`);
         return;
