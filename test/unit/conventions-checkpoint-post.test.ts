@@ -3,7 +3,8 @@ import { parse as parseYaml } from 'yaml';
 import type { BucketTarget } from '../../src/config/parse.js';
 import { checkpointsInListing, renderCheckpointPost, type CheckpointPostInput } from '../../src/conventions/checkpoint-post.js';
 import { parseMessage } from '../../src/conventions/message.js';
-import type { TrainerStateSummary } from '../../src/conventions/trainer-state.js';
+import { parseTrainerState, type TrainerStateSummary } from '../../src/conventions/trainer-state.js';
+import { REAL_TRAINER_STATE } from '../fixtures/trainer-state.js';
 
 const HF: BucketTarget = { kind: 'hf', owner: 'team', name: 'shared', id: 'team/shared', uri: 'hf://buckets/team/shared' };
 const LOCAL: BucketTarget = { kind: 'local', root: '/srv/bucket', uri: 'file:///srv/bucket' };
@@ -23,18 +24,12 @@ const listing = [
   { path: 'artifacts/checkpoints/run10_agent-01/checkpoint-5/x', sizeBytes: 9 },
 ];
 
-const METRICS: TrainerStateSummary = {
-  globalStep: 300,
-  maxSteps: 400,
-  epoch: 0.75,
-  loss: { value: 0.8123, step: 300 },
-  evalLoss: { value: 0.53, step: 300 },
-  evalMetrics: [{ name: 'eval_accuracy', value: 0.65 }],
-  bestMetric: 0.5125,
-  bestGlobalStep: 200,
-  bestCheckpoint: 'checkpoint-200',
-  warnings: [],
-};
+/** The metrics of the shared trainer_state.json fixture, as the reader gives them. */
+const METRICS: TrainerStateSummary = (() => {
+  const parsed = parseTrainerState(new TextEncoder().encode(REAL_TRAINER_STATE));
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.summary;
+})();
 
 function input(overrides: Partial<CheckpointPostInput> = {}): CheckpointPostInput {
   const runCheckpoints = checkpointsInListing(RUN, listing);

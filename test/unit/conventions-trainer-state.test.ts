@@ -1,37 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_TRAINER_STATE_BYTES, checkpointStep, formatMetric, parseTrainerState } from '../../src/conventions/trainer-state.js';
-
-/** What transformers' TrainerState.save_to_json writes (sort_keys, indent 2), trimmed to the fields that matter. */
-const REAL = `{
-  "best_global_step": 200,
-  "best_metric": 0.5125,
-  "best_model_checkpoint": "outbox/checkpoints/run1/checkpoint-200",
-  "epoch": 0.75,
-  "eval_steps": 100,
-  "global_step": 300,
-  "is_hyper_param_search": false,
-  "is_local_process_zero": true,
-  "is_world_process_zero": true,
-  "log_history": [
-    { "epoch": 0.25, "grad_norm": 1.9, "learning_rate": 4.5e-05, "loss": 1.2345, "step": 100 },
-    { "epoch": 0.25, "eval_accuracy": 0.61, "eval_loss": 0.6, "eval_runtime": 3.2, "eval_samples_per_second": 31.2, "eval_steps_per_second": 3.9, "step": 100 },
-    { "epoch": 0.5, "grad_norm": 1.2, "learning_rate": 4e-05, "loss": 0.9, "step": 200 },
-    { "epoch": 0.5, "eval_accuracy": 0.66, "eval_loss": 0.5125, "eval_runtime": 3.1, "step": 200 },
-    { "epoch": 0.75, "grad_norm": 1.1, "learning_rate": 3.5e-05, "loss": 0.8123, "step": 300 },
-    { "epoch": 0.75, "eval_accuracy": 0.65, "eval_loss": 0.53, "eval_runtime": 3.0, "step": 300 }
-  ],
-  "logging_steps": 100,
-  "max_steps": 400,
-  "num_input_tokens_seen": 0,
-  "num_train_epochs": 1,
-  "save_steps": 100,
-  "stateful_callbacks": { "TrainerControl": { "args": { "should_save": true }, "attributes": {} } },
-  "total_flos": 1234567.0,
-  "train_batch_size": 8,
-  "trial_name": null,
-  "trial_params": null
-}
-`;
+import { REAL_TRAINER_STATE as REAL } from '../fixtures/trainer-state.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
