@@ -11,7 +11,6 @@
  * Prints each checkpoint's latency and the median, min and max.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -19,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startHubEmulator } from '../test/hub-emulator/index.js';
+import { seededBytes as bytes } from '../test/helpers/trainer-writer.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,16 +37,6 @@ const TOKEN = 'hf_bench_write_token_0123456789abcdef';
 const BUCKET = 'team/shared';
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/cli/main.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function bytes(n: number, seed: string): Buffer {
-  const out = Buffer.alloc(n);
-  let block = createHash('sha256').update(seed).digest();
-  for (let i = 0; i < n; i += block.length) {
-    block.copy(out, i);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
-}
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'hfo-ckpt-latency-'));
 const outbox = path.join(root, 'outbox');

@@ -7,9 +7,20 @@
  * across ranks), sharded safetensors with their index, and a staging folder renamed into place
  * (`tmp-checkpoint-N`, as transformers 4.36–4.37 did).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+
+/** Bytes that are the same for the same seed and do not dedup against another seed's (each file its own content). */
+export function seededBytes(n: number, seed: string): Buffer {
+  const out = Buffer.alloc(n);
+  let block = createHash('sha256').update(seed).digest();
+  for (let i = 0; i < n; i += block.length) {
+    block.copy(out, i);
+    block = createHash('sha256').update(block).digest();
+  }
+  return out;
+}
 
 export interface TrainerWriterOptions {
   /** The run folder: `<outbox>/checkpoints/run1`. */

@@ -2,7 +2,6 @@
  * A training run written into the outbox the way the common stacks write it: each checkpoint
  * sub-folder of a run folder is its own artifact, published only once complete.
  */
-import { createHash } from 'node:crypto';
 import { appendFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,17 +9,7 @@ import type { HubEmulator } from '../hub-emulator/index.js';
 import { Daemon, cleanEnv, runCli } from '../helpers/cli.js';
 import { hubWorkspace } from '../helpers/hub.js';
 import { outboxIn, sha256, tmpDir, treeHashes, writeTree } from '../helpers/tmp.js';
-
-/** Bytes that do not dedup against each other (each file its own content). */
-function bytes(n: number, seed: string): Buffer {
-  const out = Buffer.alloc(n);
-  let block = createHash('sha256').update(seed).digest();
-  for (let i = 0; i < n; i += block.length) {
-    block.copy(out, i);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
-}
+import { seededBytes as bytes } from '../helpers/trainer-writer.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
