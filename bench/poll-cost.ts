@@ -14,7 +14,6 @@
  *   until its unit settles (settle-ms 0) and how many passes that took.
  * The tree is written once under the OS temp folder and reused by later runs with the same sizes.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +29,7 @@ import { mapPath, compileRules } from '../src/pipeline/naming.js';
 import { walk } from '../src/pipeline/scan.js';
 import { pollOutbox, type PollWatcher } from '../src/pipeline/poll.js';
 import { StateStore } from '../src/state/store.js';
+import { ensureFlatTree } from './lib/flat-tree.js';
 
 const { values } = parseArgs({
   options: {
@@ -53,23 +53,7 @@ const cpuS = () => {
 };
 
 const base = path.join(os.tmpdir(), `hfo-bench-poll-${files}-${folderCount}`);
-const outbox = path.join(base, 'outbox');
-const marker = path.join(base, 'tree-complete');
-if (!existsSync(marker)) {
-  log(`writing ${files} files in ${folderCount} folders under ${outbox}`);
-  await rm(base, { recursive: true, force: true });
-  const perFolder = Math.ceil(files / folderCount);
-  let written = 0;
-  for (let d = 0; d < folderCount && written < files; d++) {
-    const dir = path.join(outbox, 'data', `shard${String(d).padStart(5, '0')}`);
-    await mkdir(dir, { recursive: true });
-    const batch: Array<Promise<void>> = [];
-    for (let i = 0; i < perFolder && written < files; i++, written++) batch.push(writeFile(path.join(dir, `f${i}.bin`), `file ${d}/${i}\n`));
-    await Promise.all(batch);
-  }
-  await mkdir(path.join(outbox, 'checkpoints', 'run1'), { recursive: true });
-  await writeFile(marker, '');
-}
+const outbox = await ensureFlatTree(base, files, folderCount, log);
 const work = path.join(base, `run-${process.pid}`);
 await mkdir(work, { recursive: true });
 

@@ -16,12 +16,12 @@
  * under the OS temp folder (shared with bench/poll-cost.ts) and reused.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ensureFlatTree } from './lib/flat-tree.js';
 
 const { values } = parseArgs({
   options: {
@@ -81,23 +81,7 @@ const files = Number(values.files);
 const folderCount = Number(values.folders);
 const runs = Number(values.runs);
 const base = path.join(os.tmpdir(), `hfo-bench-poll-${files}-${folderCount}`);
-const outbox = path.join(base, 'outbox');
-const marker = path.join(base, 'tree-complete');
-if (!existsSync(marker)) {
-  console.error(`[watch-startup] writing ${files} files in ${folderCount} folders under ${outbox}`);
-  await rm(base, { recursive: true, force: true });
-  const perFolder = Math.ceil(files / folderCount);
-  let written = 0;
-  for (let d = 0; d < folderCount && written < files; d++) {
-    const dir = path.join(outbox, 'data', `shard${String(d).padStart(5, '0')}`);
-    await mkdir(dir, { recursive: true });
-    const batch: Array<Promise<void>> = [];
-    for (let i = 0; i < perFolder && written < files; i++, written++) batch.push(writeFile(path.join(dir, `f${i}.bin`), `file ${d}/${i}\n`));
-    await Promise.all(batch);
-  }
-  await mkdir(path.join(outbox, 'checkpoints', 'run1'), { recursive: true });
-  await writeFile(marker, '');
-}
+const outbox = await ensureFlatTree(base, files, folderCount, (line) => console.error(`[watch-startup] ${line}`));
 
 const self = fileURLToPath(import.meta.url);
 const results: ChildResult[] = [];
