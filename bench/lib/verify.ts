@@ -3,10 +3,10 @@
  * the Xet hash computed locally (when known), and the same sha256 either as rebuilt by the emulator
  * from its xorbs or as downloaded through the client library's own downloadFile.
  */
-import { createHash } from 'node:crypto';
 import { downloadFile } from '@huggingface/hub';
 import type { EmulatorProcess, StoredFile } from './emulator.js';
 import { BUCKET, TOKEN } from './setup.js';
+import { sha256OfBlob } from '../../src/hash/sha256.js';
 
 export interface Expected {
   size: number;
@@ -52,16 +52,7 @@ export class Verifier {
       }
     } else {
       const blob = await downloadFile({ repo: { type: 'bucket', name: BUCKET }, path: bucketPath, hubUrl: emu.url, accessToken: TOKEN });
-      if (blob) {
-        const hash = createHash('sha256');
-        const reader = blob.stream().getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          hash.update(value);
-        }
-        sha = hash.digest('hex');
-      }
+      if (blob) sha = await sha256OfBlob(blob);
     }
     if (sha !== expected.sha256) return fail(`sha256 ${sha ?? '(unreadable)'} via ${via}, expected ${expected.sha256}`);
     return true;

@@ -7,6 +7,18 @@ export async function sha256Of(stream: AsyncIterable<Uint8Array>): Promise<strin
   return hash.digest('hex');
 }
 
+/** sha256 (hex) of a Blob (a download's body), read through its stream. */
+export async function sha256OfBlob(blob: Blob): Promise<string> {
+  const hash = createHash('sha256');
+  const reader = blob.stream().getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    hash.update(value);
+  }
+  return hash.digest('hex');
+}
+
 /** A sha256 fed block by block as a file is read; `digest` ends it. */
 export interface BlockSha256 {
   update(block: Uint8Array): void;

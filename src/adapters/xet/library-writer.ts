@@ -5,12 +5,12 @@
  * (the Hub's reconstruction and the library's decoder), with the local bytes. HubBucket decides
  * when to use them (`--xet-writer`); every request still goes through the `fetch` handed in.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { downloadFile, uploadFiles } from '@huggingface/hub';
 import { OutboxError } from '../../core/errors.js';
+import { sha256OfBlob } from '../../hash/sha256.js';
 
 export type XetWriterSetting = 'auto' | 'own' | 'library';
 
@@ -136,14 +136,7 @@ export async function sha256ThroughLibrary(target: LibraryTarget, bucketPath: st
     ...(target.fetch ? { fetch: target.fetch } : {}),
   });
   if (!blob) throw new OutboxError('HFO_UPLOAD_FAILED', `read-back of ${bucketPath}: the bucket does not list it`);
-  const hash = createHash('sha256');
-  const reader = blob.stream().getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    hash.update(value);
-  }
-  return hash.digest('hex');
+  return sha256OfBlob(blob);
 }
 
 /**
