@@ -30,6 +30,17 @@ function harness(settleMs = 2000, settleTimeoutMs = 60_000) {
   return { fs, settler, settled, unsettled, lines };
 }
 
+/** A writer that never pauses: appends to the file every 250 ms for `forMs`, telling the settler each time. */
+async function keepWriting(h: ReturnType<typeof harness>, name: string, forMs: number): Promise<void> {
+  h.fs.write(`${ROOT}/${name}`, 'x');
+  h.settler.touch(name, { changed: true });
+  for (let t = 0; t < forMs; t += 250) {
+    await vi.advanceTimersByTimeAsync(250);
+    h.fs.append(`${ROOT}/${name}`, 'x');
+    h.settler.touch(name, { changed: true });
+  }
+}
+
 describe('settle stage', () => {
   beforeEach(() => {
     vi.useFakeTimers({ now: Date.UTC(2026, 0, 1) });
@@ -79,26 +90,14 @@ describe('settle stage', () => {
 
   it('reports a file still changing after settleTimeoutMs once, and never releases it half-written', async () => {
     const h = harness(1000, 5000);
-    h.fs.write(`${ROOT}/log.txt`, 'x');
-    h.settler.touch('log.txt', { changed: true });
-    for (let i = 0; i < 40; i++) {
-      await vi.advanceTimersByTimeAsync(250);
-      h.fs.append(`${ROOT}/log.txt`, 'x');
-      h.settler.touch('log.txt', { changed: true });
-    }
+    await keepWriting(h, 'log.txt', 10_000);
     expect(h.unsettled).toEqual(['log.txt']);
     expect(h.settled).toHaveLength(0);
   });
 
   it('warns once that a file still changing after settleTimeoutMs is not sent until it stops changing', async () => {
     const h = harness(1000, 5000);
-    h.fs.write(`${ROOT}/log.txt`, 'x');
-    h.settler.touch('log.txt', { changed: true });
-    for (let i = 0; i < 40; i++) {
-      await vi.advanceTimersByTimeAsync(250);
-      h.fs.append(`${ROOT}/log.txt`, 'x');
-      h.settler.touch('log.txt', { changed: true });
-    }
+    await keepWriting(h, 'log.txt', 10_000);
     const warnings = h.lines.filter((l) => l.level === 40);
     expect(warnings).toEqual([expect.objectContaining({ unit: 'log.txt', msg: expect.stringMatching(/still being written; it is not sent until it stops changing/) })]);
     expect(warnings[0]?.changingForMs).toBeGreaterThanOrEqual(5000);
