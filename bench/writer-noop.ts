@@ -7,7 +7,8 @@
  * Prints one JSON line: { bytes, threads, xetHash, xorbs, chunks, digest, totalMs, cpuS } where
  * `digest` is a sha256 over every sealed xorb's hash, size, chunk hashes and lengths, in order (two
  * runs that made the same xorbs give the same digest) and cpuS counts every thread of the process
- * from the first read to finish() (module loading excluded, as in raw-ceiling.ts).
+ * from the first read to finish() (module loading excluded, as in raw-ceiling.ts); mainCpuS (and
+ * mainCpuSPerGiB) the main thread's alone (Linux /proc), the figure that bounds N threads.
  *
  * --verify: the CAS checks every xorb with the Hub emulator's own code (test/hub-emulator: chunks
  *   decoded, re-hashed with its own BLAKE3, its own xorb Merkle hash) and adds `rebuilt`: the
@@ -19,7 +20,7 @@
  *   negative, which the scenario reports as noise.
  */
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ChunkIndex } from '../src/adapters/xet/chunk-index.js';
@@ -49,6 +50,19 @@ const GiB = 1024 * 1024 * 1024;
 const cpuNow = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
+};
+/**
+ * CPU seconds of this (the main) thread alone, from Linux's per-thread counters (utime + stime, in
+ * clock ticks of 10 ms): what the hashing threads leave to it. NaN where /proc is missing.
+ */
+const mainThreadCpuNow = () => {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 };
 /** The file in blocks, each a fresh Buffer, as the daemon's reader hands them over (src/adapters/node-fs.ts: 1 MiB reads). */
 async function* read(): AsyncGenerator<Buffer> {
@@ -99,12 +113,14 @@ async function writerRun(): Promise<Record<string, unknown>> {
   };
   const started = performance.now();
   const cpu0 = cpuNow();
+  const main0 = mainThreadCpuNow();
   const writer = new XetWriter({ cas, known: new ChunkIndex(), dedupQueryMinBytes: Number.POSITIVE_INFINITY, expectedBytes: size, threads });
   let bytes = 0;
   const xetHash = await writer.addFile(read(), size, (done) => (bytes = done));
   const xorbs = await writer.finish();
   const totalMs = performance.now() - started;
   const cpuS = cpuNow() - cpu0;
+  const mainCpuS = mainThreadCpuNow() - main0;
   const out: Record<string, unknown> = {
     bytes,
     threads,
@@ -115,6 +131,8 @@ async function writerRun(): Promise<Record<string, unknown>> {
     digest: xorbDigest(xorbs),
     totalMs: Math.round(totalMs),
     cpuS,
+    mainCpuS,
+    mainCpuSPerGiB: (mainCpuS / Math.max(1, bytes)) * GiB,
   };
   if (values.verify) out['rebuilt'] = { failures, sha256: content.digest('hex'), xetHash: fileHashHex(runs), chunkHashBytes: runs.reduce((n, r) => n + r.end * HASH_BYTES, 0) };
   return out;

@@ -137,15 +137,24 @@ const ANSWER_WAIT_AFTER_BYTES = 4 * 1024 * 1024;
  */
 const EMPTY_FILE_SHA256_FIELD = new Uint8Array(32);
 /**
- * Chunks go to a hashing thread in batches of about this many bytes: large enough that a message
- * costs nothing next to hashing it (~2 ms), small enough that 2 batches per thread in flight stay
- * at 64 MiB even with 32 threads.
+ * Chunks go to a hashing thread in batches of about batchBytes(threads): large enough that the two messages
+ * a batch costs this thread (chunk hashes, sha256) are few next to the hashing, small enough that
+ * BATCHES_PER_THREAD batches per thread in flight stay within BATCHES_MAX_BYTES (4 MiB batches up to
+ * 4 threads, 1 MiB from 16 threads: 32 MiB in all).
  */
-const BATCH_BYTES = 1024 * 1024;
-/** A batch's buffer: room for one more chunk of the largest size past BATCH_BYTES. */
-const BATCH_CAPACITY = BATCH_BYTES + 128 * 1024;
+const BATCH_MAX_BYTES = 4 * 1024 * 1024;
+const BATCH_MIN_BYTES = 1024 * 1024;
+const BATCHES_MAX_BYTES = 32 * 1024 * 1024;
+/** Room past a batch's size for one more chunk of the largest size. */
+const BATCH_SLACK = 128 * 1024;
 /** Batches in flight per hashing thread: one being hashed, one waiting, so no thread idles between two. */
 const BATCHES_PER_THREAD = 2;
+
+/** The batch size for this many hashing threads (see BATCH_MAX_BYTES). */
+function batchBytes(threads: number): number {
+  const share = Math.floor(BATCHES_MAX_BYTES / (threads * BATCHES_PER_THREAD) / BATCH_MIN_BYTES) * BATCH_MIN_BYTES;
+  return Math.min(BATCH_MAX_BYTES, Math.max(BATCH_MIN_BYTES, share));
+}
 
 export class XetWriter {
   readonly #o: XetWriterOptions;
@@ -246,7 +255,7 @@ export class XetWriter {
     };
     const iterator = source[Symbol.asyncIterator]();
     const threads = this.#o.threads ?? 1;
-    const pooled = threads > 1 && sizeBytes >= (this.#o.threadsMinFileBytes ?? 2 * BATCH_BYTES);
+    const pooled = threads > 1 && sizeBytes >= (this.#o.threadsMinFileBytes ?? 2 * BATCH_MIN_BYTES);
     let finished = false;
     let sha256: Uint8Array;
     try {
@@ -287,7 +296,7 @@ export class XetWriter {
    * As #readAll, with the hashes computed on the hashing threads: this thread cuts chunks and copies
    * them into shared batch buffers (the chunker's views last only until its next call); a batch goes
    * to a thread for its chunk hashes, and to the first thread for the file's sha256, once it holds
-   * BATCH_BYTES; batches are taken back strictly in the order they were sent, so chunks reach `take`
+   * its batch size; batches are taken back strictly in the order they were sent, so chunks reach `take`
    * in file order. At most BATCHES_PER_THREAD × threads batches are out. Returns the file's sha256.
    */
   async #readAllPooled(
@@ -299,7 +308,8 @@ export class XetWriter {
   ): Promise<Uint8Array> {
     const file = this.#pooledFiles++;
     const out: Array<{ buf: SharedArrayBuffer; lengths: number[]; hashed: Promise<Uint8Array>; summed: Promise<void> }> = [];
-    let batch = this.#newBatch();
+    const size = batchBytes(pool.threads);
+    let batch = this.#newBatch(size);
     const takeOldest = async () => {
       const first = out.shift();
       if (!first) return;
@@ -307,7 +317,8 @@ export class XetWriter {
       let offset = 0;
       for (let i = 0; i < first.lengths.length; i++) {
         const length = first.lengths[i] as number;
-        await take({ hash: hashes.slice(32 * i, 32 * i + 32), length, data: Buffer.from(first.buf, offset, length) });
+        // A view: the hashes' buffer came from the thread (transferred) and nothing writes to it.
+        await take({ hash: hashes.subarray(32 * i, 32 * i + 32), length, data: Buffer.from(first.buf, offset, length) });
         offset += length;
       }
       // take() copied every chunk it keeps (into a xorb); once the sha256 has read it too, the buffer carries another batch.
@@ -323,14 +334,14 @@ export class XetWriter {
       hashed.catch(() => undefined);
       summed.catch(() => undefined);
       out.push({ buf, lengths: batch.lengths, hashed, summed });
-      batch = this.#newBatch();
+      batch = this.#newBatch(size);
       while (out.length >= pool.threads * BATCHES_PER_THREAD) await takeOldest();
     };
     const add = async (data: Buffer) => {
-      data.copy(batch.buf, batch.used);
+      copyBytes(batch.buf, batch.used, data);
       batch.used += data.length;
       batch.lengths.push(data.length);
-      if (batch.used >= BATCH_BYTES) await send();
+      if (batch.used >= size) await send();
     };
     for await (const block of readBlocks(iterator, onBytes)) for (const data of chunker.cut(block)) await add(data);
     const last = chunker.cutFinish();
@@ -340,8 +351,9 @@ export class XetWriter {
     return pool.sha256Digest(file);
   }
 
-  #newBatch(): { buf: Buffer; used: number; lengths: number[] } {
-    const ab = this.#freeBatches.pop() ?? new SharedArrayBuffer(BATCH_CAPACITY);
+  #newBatch(size: number): { buf: Buffer; used: number; lengths: number[] } {
+    let ab = this.#freeBatches.pop();
+    if (ab === undefined || ab.byteLength < size + BATCH_SLACK) ab = new SharedArrayBuffer(size + BATCH_SLACK);
     return { buf: Buffer.from(ab), used: 0, lengths: [] };
   }
 
@@ -465,7 +477,7 @@ export class XetWriter {
       open.buf = grown;
     }
     writeChunkHeader(open.buf, open.used, payload.length, scheme, chunk.length);
-    payload.copy(open.buf, open.used + CHUNK_HEADER_BYTES);
+    copyBytes(open.buf, open.used + CHUNK_HEADER_BYTES, payload);
     open.used += need;
     const index = open.count++;
     open.hashes.set(chunk.hash, index * HASH_BYTES);
@@ -525,6 +537,17 @@ export class XetWriter {
     upload.catch(() => undefined); // awaited by the next seal or finish(); never an unhandled rejection
     this.#inflight = upload;
   }
+}
+
+/**
+ * Copies `source` into `target` at `offset` (which has room). Not Buffer#copy: when either side is
+ * a SharedArrayBuffer (the hashing threads' batches), V8 copies word by word with relaxed atomics,
+ * about 3 times the CPU of the plain memcpy that Buffer#fill with a Buffer value of the range's
+ * length does (one memcpy, then nothing left to repeat). Most of the main thread's time in the
+ * threaded path went to these two copies per byte.
+ */
+function copyBytes(target: Buffer, offset: number, source: Buffer): void {
+  if (source.length > 0) target.fill(source, offset, offset + source.length);
 }
 
 /** The blocks of a source, as Buffers; a read error becomes SourceReadError. Reports the bytes read so far. */
