@@ -92,12 +92,13 @@ export class ChunkHashPool {
     for (let i = 0; i < threads; i++) {
       const worker = new Worker(source, { eval: true, workerData: { hashWasm, key: DATA_KEY }, name: `hf-outbox chunk hashing ${i + 1}` });
       const slot: Slot = { worker, tasks: new Map() };
-      worker.unref();
       worker.on('message', (m: Answer) => this.#answer(slot, m));
       worker.on('error', (error) => this.#fail(new Error(`a chunk-hashing worker thread failed: ${error.message}`, { cause: error })));
       worker.on('exit', (code) => {
         if (!this.#closed) this.#fail(new Error(`a chunk-hashing worker thread exited unexpectedly (exit code ${code})`));
       });
+      // After the listeners: while the worker starts, a listener added after unref() holds the process open again.
+      worker.unref();
       this.#slots.push(slot);
     }
   }

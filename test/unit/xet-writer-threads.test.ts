@@ -111,6 +111,15 @@ describe('own Xet writer with chunk hashing on worker threads', () => {
     }
   });
 
+  it('hashing threads started but never given a batch do not keep the process alive', () => {
+    const poolUrl = new URL('../../src/hash/chunk-hash-pool.ts', import.meta.url).href;
+    const script = `const { ChunkHashPool } = await import(${JSON.stringify(poolUrl)}); new ChunkHashPool(2); console.log('started');`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 50_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0); // a thread holding the process would end in the timeout: status null
+    expect(r.stdout.trim()).toBe('started');
+  }, 60_000);
+
   it('no hashing thread keeps the process alive: after finish, and after a file whose read failed midway', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'hfo-threads-'));
     try {
