@@ -67,6 +67,13 @@ export function createBatchQueue<T>(options: BatchQueueOptions<T>): BatchQueue<T
   /** Resolvers of onIdle() callers waiting for a linger to end. */
   let lingerWaiters: Array<() => void> = [];
 
+  /**
+   * Keys inside a running call. A newer version of such an item waits until that call ends: two
+   * calls writing one path at once could land the older version last, and the newer one's
+   * conflict check would see the older one's write as someone else's.
+   */
+  const busy = new Set<string>();
+  const isBusy = (item: T) => busy.has(options.key(item));
   const isLarge = (item: T) => options.sizeBytes(item) >= options.maxBatchBytes;
   const waitingCount = () => classOf.size;
 
@@ -88,11 +95,14 @@ export function createBatchQueue<T>(options: BatchQueueOptions<T>): BatchQueue<T
     const batch: T[] = [];
     let bytes = 0;
     for (const item of ordered()) {
+      if (isBusy(item)) continue;
       const group = options.group?.(item);
       if (group !== undefined) {
         if (batch.length > 0) continue;
         // The whole group, in the order it was added, alone in its call.
-        for (const other of ordered()) if (options.group?.(other) === group) batch.push(other);
+        const members = [...ordered()].filter((other) => options.group?.(other) === group);
+        if (members.some(isBusy)) continue;
+        batch.push(...members);
         break;
       }
       if (batch.length === 0 && isLarge(item)) {
@@ -112,10 +122,18 @@ export function createBatchQueue<T>(options: BatchQueueOptions<T>): BatchQueue<T
   const task = async () => {
     const batch = takeBatch();
     if (batch.length === 0) return;
+    const keys = batch.map(options.key);
+    for (const k of keys) busy.add(k);
     try {
       await options.run(batch);
     } catch (error) {
       options.onError(error, batch);
+    } finally {
+      for (const k of keys) busy.delete(k);
+      // Whatever arrived meanwhile (a newer version of this call's files too): start the next call.
+      queueMicrotask(() => {
+        if (waitingCount() > 0 && cancelLinger === undefined && queue.size === 0) flush();
+      });
     }
   };
 
@@ -137,11 +155,6 @@ export function createBatchQueue<T>(options: BatchQueueOptions<T>): BatchQueue<T
     const delay = Math.min(options.lingerMs, Math.max(0, lingerStartedAt + options.maxLingerMs - now));
     cancelLinger = options.clock.setTimer(flush, delay);
   };
-
-  // A finished call leaves whatever arrived meanwhile: start the next one.
-  queue.on('next', () => {
-    if (waitingCount() > 0 && cancelLinger === undefined && queue.size === 0) flush();
-  });
 
   const put = (item: T) => {
     const key = options.key(item);

@@ -3,7 +3,7 @@
  * the Hub emulator, with the bucket's content checked by sha256 of the emulator's own rebuild.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -120,16 +120,20 @@ describe('durability', () => {
     const t = await setup();
     const first = randomBytes(30 * 1024 * 1024);
     const final = randomBytes(30 * 1024 * 1024);
-    const d = new Daemon(['watch', ...t.args(['--max-upload-bytes-per-second', String(8 * 1024 * 1024)])]);
+    // Settle 500 ms and synchronous writes: the rewrite's truncated state never lasts a settle
+    // period, even on a loaded machine (fs.promises.writeFile yields between 512 KiB pieces).
+    const d = new Daemon(['watch', ...t.args(['--max-upload-bytes-per-second', String(8 * 1024 * 1024), '--settle-ms', '500'])]);
     await d.waitForLog((l) => /^watching the outbox/.test(l.msg));
     const file = path.join(t.outbox, 'data', 'model.bin');
-    await writeFile(file, first);
+    writeFileSync(file, first);
     await waitFor(() => t.emu.counters().bytesReceived > 4 * 1024 * 1024, 30_000, 'the upload to be under way');
-    await writeFile(file, final);
+    writeFileSync(file, final);
     await waitFor(() => t.emu.fileInfo(BUCKET, 'artifacts/data/model_agent-01.bin') !== undefined && sha256(t.emu.readFile(BUCKET, 'artifacts/data/model_agent-01.bin') ?? Buffer.alloc(0)) === sha256(final), 90_000, 'the final bytes');
     // Whatever landed meanwhile was one whole version or the other, never a torn mix.
     const versions = new Set([await xetHashOf(Readable.from([first])), await xetHashOf(Readable.from([final]))]);
     for (const w of t.emu.writes(BUCKET)) expect(versions.has(w.xetHash)).toBe(true);
+    // The two versions were never in two upload calls at once: no write of ours was taken for someone else's.
+    expect(d.logs.filter((l) => /conflict|someone else|not written by this agent/.test(String(l.msg)))).toEqual([]);
     await d.stop();
   }, 150_000);
 });

@@ -104,6 +104,27 @@ describe('batch queue', () => {
     expect(h.calls).toEqual([['a']]);
   });
 
+  it('a newer version of a file inside a running call waits for that call to end, then goes (never two calls writing one path at once)', async () => {
+    const log: string[] = [];
+    const h = harness(2, async (batch) => {
+      const label = batch.map((i) => `${i.id}@${i.size}`).join(',');
+      log.push(`start ${label}`);
+      await new Promise((r) => setTimeout(r, 500));
+      log.push(`end ${label}`);
+    });
+    h.q.add({ id: 'model.bin', size: 5000, prio: 0 });
+    await vi.advanceTimersByTimeAsync(120); // the first version's call is running
+    h.q.add({ id: 'model.bin', size: 6000, prio: 0 });
+    h.q.add({ id: 'other.bin', size: 5000, prio: 0 });
+    const idle = h.q.onIdle();
+    await vi.runAllTimersAsync();
+    await idle;
+    // other.bin uses the second slot at once; the new model.bin starts only after the old one ended.
+    expect(log.indexOf('start model.bin@6000')).toBeGreaterThan(log.indexOf('end model.bin@5000'));
+    expect(log.indexOf('start other.bin@5000')).toBeLessThan(log.indexOf('end model.bin@5000'));
+    expect(h.calls).toEqual([['model.bin'], ['other.bin'], ['model.bin']]);
+  });
+
   it('never runs more than `concurrency` calls at once', async () => {
     let running = 0;
     let peak = 0;
