@@ -92,6 +92,12 @@ export async function openHubBucket(
   });
 }
 
+/**
+ * The read-back check downloads at most this much: enough for a multi-chunk file through the
+ * Hub's reconstruction and the library's decoder, never a second transfer of a large checkpoint.
+ */
+export const READ_BACK_MAX_BYTES = 16 * 1024 * 1024;
+
 export class HubBucket implements BucketClient {
   readonly description: string;
   readonly maxFilesPerCall = MAX_FILES_PER_CALL;
@@ -263,11 +269,15 @@ export class HubBucket implements BucketClient {
 
   /**
    * Reads the smallest file of a call that landed back through the library's download path and
-   * compares sha256 with the local bytes. Inconclusive (network, file changed) checks wait for the next call.
+   * compares sha256 with the local bytes. Only a small file (READ_BACK_MAX_BYTES): a call of one
+   * 2 GiB checkpoint is not downloaded again; the check waits for a call with a small file.
+   * Inconclusive (network, file changed) checks wait for the next call.
    */
   async #readBack(group: readonly UploadSource[], results: readonly UploadResult[]): Promise<'ok' | 'mismatch' | 'inconclusive'> {
     const landed = new Set(results.filter((r) => r.ok).map((r) => r.bucketPath));
-    const pick = group.filter((s) => landed.has(s.bucketPath) && s.sizeBytes > 0).sort((a, b) => a.sizeBytes - b.sizeBytes)[0];
+    const pick = group
+      .filter((s) => landed.has(s.bucketPath) && s.sizeBytes > 0 && s.sizeBytes <= READ_BACK_MAX_BYTES)
+      .sort((a, b) => a.sizeBytes - b.sizeBytes)[0];
     if (!pick) return 'inconclusive';
     let local: string;
     try {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { HubBucket } from '../../src/adapters/hub-bucket.js';
+import { HubBucket, READ_BACK_MAX_BYTES } from '../../src/adapters/hub-bucket.js';
 import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
 import { WRITER_STATE_FILE, type XetWriterSetting } from '../../src/adapters/xet/library-writer.js';
 import type { UploadSource } from '../../src/core/ports.js';
@@ -103,4 +103,14 @@ describe('xet-writer auto: the library writer takes over when the Hub disagrees'
     await bucket.upload([bytes('artifacts/data/c_agent-01.bin', randomBytes(5000))]);
     expect(emu.counters().requests['reconstruction'] ?? 0).toBe(0);
   }, 60_000);
+
+  it('a call of only large files is not downloaded again: the read-back waits for a call with a small file', async () => {
+    const emu = await startEmulator();
+    const { bucket } = bucketOn(emu, 'auto');
+    await bucket.upload([bytes('artifacts/data/big_agent-01.bin', randomBytes(READ_BACK_MAX_BYTES + 1))]);
+    expect(emu.counters().requests['reconstruction'] ?? 0).toBe(0);
+    expect(bucket.writer).toMatchObject({ writer: 'own', readBack: 'pending' });
+    await bucket.upload([bytes('artifacts/data/small_agent-01.bin', randomBytes(5000))]);
+    expect(bucket.writer).toMatchObject({ writer: 'own', readBack: { ok: true, path: 'artifacts/data/small_agent-01.bin' } });
+  }, 120_000);
 });
