@@ -25,6 +25,7 @@ import { createRetries, type Retries } from './pipeline/retry.js';
 import { createProblems, type ProblemEvent, type Problems } from './pipeline/problems.js';
 import { routeSettled } from './pipeline/admit.js';
 import { createShutdown, type Shutdown } from './pipeline/shutdown.js';
+import { drainPipeline } from './pipeline/drain.js';
 import type { StateStore } from './state/store.js';
 
 export interface OutboxDeps {
@@ -96,9 +97,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#shutdown = createShutdown({ ...deps, inFlight: () => this.#uploader.inFlight });
     this.#uploader = new UploadStage({
       ...deps,
-      outbox: () => live.config.outbox,
-      agentId: () => live.config.agentId,
-      categories: () => [...live.config.categories, ...live.config.unitCategories],
+      live,
       adopt: options.adopt ?? false,
       signal: this.#shutdown.signal,
       onUploaded: (e) => this.emit('uploaded', e),
@@ -154,11 +153,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       ...deps,
       watch: deps.watch ?? watchOutbox,
       poll: deps.poll ?? pollOutbox,
-      outbox: () => live.config.outbox,
-      rules: () => live.rules,
-      rescanIntervalMs: () => live.config.rescanIntervalMs,
-      watchMode: () => live.config.watchMode,
-      pollIntervalMs: () => live.config.pollIntervalMs,
+      live,
       changed: (unitPath) => {
         this.#backlog.drop(unitPath);
         this.#settler.touch(unitPath, { changed: true });
@@ -166,10 +161,6 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       rejected: (relPath, reason) => this.#problems.path(relPath, reason),
       scan: () => this.scan(),
     });
-  }
-
-  get #log(): Logger {
-    return this.#deps.logger;
   }
 
   get config(): Config {
@@ -186,7 +177,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   /** Creates the outbox layout, checks the bucket, and requeues uploads a crash cut off. */
   async prepare(): Promise<void> {
-    await createLayout(this.config, this.#log);
+    await createLayout(this.config, this.#deps.logger);
     await this.#deps.bucket.check({ create: this.config.createBucket });
     this.#announcer.resume();
     this.#uploader.resumeInterrupted();
@@ -225,13 +216,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   /** Resolves once nothing waits to settle and no upload is queued or running. */
   async drain(): Promise<void> {
-    for (;;) {
-      this.#backlog.feed();
-      await this.#settler.whenIdle();
-      await this.#queue.onIdle();
-      await this.#announcer.whenIdle();
-      if (this.#backlog.size() === 0 && this.#settler.count() === 0 && this.#queue.waiting() === 0 && this.#queue.running() === 0) return;
-    }
+    await drainPipeline({ backlog: this.#backlog, settler: this.#settler, queue: this.#queue, announcer: this.#announcer });
   }
 
   /** Stops waiting for a unit that does not settle (one-pass sync reports it instead). */

@@ -13,6 +13,7 @@ import { CategoryNotices } from './new-category.js';
 import { matchXetHash } from '../hash/xet-hash.js';
 import type { Logger } from '../log.js';
 import type { StateStore, TrackedFile } from '../state/store.js';
+import type { Config } from '../config/parse.js';
 
 export interface UploadJob {
   file: TrackedFile;
@@ -37,11 +38,8 @@ export interface UploadStageDeps {
   state: StateStore;
   clock: Clock;
   logger: Logger;
-  /** Read at each call: a configuration reload may not change them, but the daemon owns them. */
-  outbox(): string;
-  agentId(): string;
-  /** The category folders (categories and unit categories): a file outside them gets a one-time notice. */
-  categories(): readonly string[];
+  /** The live configuration, read at each call: the outbox, the agent id, and the category folders (a file outside them gets a one-time notice). */
+  live: { readonly config: Pick<Config, 'outbox' | 'agentId' | 'categories' | 'unitCategories'> };
   /** A bucket file this agent has no record of, identical to the local one, is adopted instead of a conflict. */
   adopt: boolean;
   /** Aborts every call in flight (shutdown past its grace period). */
@@ -149,7 +147,7 @@ export class UploadStage {
         : {
             bucketPath: j.file.bucketPath,
             sizeBytes: j.file.sizeBytes,
-            local: { root: this.#d.outbox(), relPath: j.file.localPath, fingerprint: j.file },
+            local: { root: this.#d.live.config.outbox, relPath: j.file.localPath, fingerprint: j.file },
             ...folder,
           };
     });
@@ -196,14 +194,14 @@ export class UploadStage {
             `replaced the version of ${job.file.bucketPath} this agent published at ${replacedAt} (${replaced.sizeBytes} bytes)`,
           );
         }
-        const notice = this.#notices.notice(job.file.localPath, job.file.bucketPath, this.#d.categories());
+        const notice = this.#notices.notice(job.file.localPath, job.file.bucketPath, [...this.#d.live.config.categories, ...this.#d.live.config.unitCategories]);
         if (notice) this.#d.logger.warn({ local: job.file.localPath, remote: job.file.bucketPath, category: notice.category ?? null }, notice.message);
         this.#d.onUploaded({ localPath: job.file.localPath, bucketPath: job.file.bucketPath, sizeBytes: bytes, localSizeBytes: job.file.sizeBytes, durationMs });
       } else if (result.error.code === 'HFO_CONFLICT') {
         // Someone wrote the path around our write (right before it, or right after it): the path does
         // not hold ours, so it is not taken as ours (the next attempt checks again) and the file is a conflict.
         state.clearWriteAttempt(job.file.localPath);
-        const agent = this.#d.agentId();
+        const agent = this.#d.live.config.agentId;
         this.#d.onProblem(
           job.file,
           'conflict',
@@ -235,13 +233,13 @@ export class UploadStage {
       let bytes: Buffer;
       try {
         const chunks: Buffer[] = [];
-        for await (const c of this.#d.fs.openVerified({ root: this.#d.outbox(), relPath: job.file.localPath }, job.file)) chunks.push(c as Buffer);
+        for await (const c of this.#d.fs.openVerified({ root: this.#d.live.config.outbox, relPath: job.file.localPath }, job.file)) chunks.push(c as Buffer);
         bytes = Buffer.concat(chunks);
       } catch (error) {
         this.#d.onFileError(job, toOutboxError(error, 'HFO_FILE_UNREADABLE'));
         continue;
       }
-      const checked = checkResults(bytes, { agentId: this.#d.agentId(), now: new Date(this.#d.clock.now()) });
+      const checked = checkResults(bytes, { agentId: this.#d.live.config.agentId, now: new Date(this.#d.clock.now()) });
       if (!checked.ok) {
         this.#d.onProblem(job.file, 'rejected', `${job.file.localPath}: ${checked.reason}`);
         continue;
@@ -259,7 +257,7 @@ export class UploadStage {
   /** Compares by Xet hash when the bucket lists one (no download), else by reading both sides. */
   async #sameContent(file: TrackedFile, remote: RemoteEntry): Promise<boolean> {
     if (remote.sizeBytes !== file.sizeBytes) return false;
-    const local = () => this.#d.fs.openVerified({ root: this.#d.outbox(), relPath: file.localPath }, file);
+    const local = () => this.#d.fs.openVerified({ root: this.#d.live.config.outbox, relPath: file.localPath }, file);
     try {
       // Either chunking rule: a file uploaded by an older client (or hf-outbox) is the same bytes.
       if (remote.xetHash) return (await matchXetHash(local, remote.xetHash, file.sizeBytes)) !== undefined;

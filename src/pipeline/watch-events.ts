@@ -12,7 +12,8 @@ import type { Logger } from '../log.js';
 import type { StateStore } from '../state/store.js';
 import { ignoredReason, mapPath, type CompiledRules } from './naming.js';
 import { walk } from './scan.js';
-import { chooseWatchMode, detectFsType, hex, type FsTypeInfo, type WatchMode } from './fs-type.js';
+import { chooseWatchMode, detectFsType, hex, type FsTypeInfo } from './fs-type.js';
+import type { Config } from '../config/parse.js';
 import type { pollOutbox } from './poll.js';
 import type { WatchEvent, Watcher, watchOutbox } from './watch.js';
 
@@ -30,11 +31,8 @@ export interface WatchIntakeDeps {
   /** The outbox's file system type (statfs), which watch mode auto goes by. */
   fsType?: (absPath: string) => Promise<FsTypeInfo>;
   /** Read at each use: a configuration reload may change them. */
-  outbox(): string;
-  rules(): CompiledRules;
-  rescanIntervalMs(): number;
-  watchMode(): WatchMode;
-  pollIntervalMs(): number;
+  /** The live configuration (a reload changes what the next event, rescan or start does). */
+  live: { readonly config: Pick<Config, 'outbox' | 'rescanIntervalMs' | 'watchMode' | 'pollIntervalMs'>; readonly rules: CompiledRules };
   /** Something under this unit (an artifact or a note) changed: settle it again from now. */
   changed(unitPath: string): void;
   /** A path the naming rules refuse. */
@@ -59,7 +57,7 @@ export function createWatchIntake(deps: WatchIntakeDeps): WatchIntake {
   let watcher: Watcher | undefined;
   let cancelRescan: (() => void) | undefined;
   let closed = false;
-  const abs = (relPath: string) => path.join(deps.outbox(), ...relPath.split('/'));
+  const abs = (relPath: string) => path.join(deps.live.config.outbox, ...relPath.split('/'));
 
   /** One rescan timer: the fallback interval replaces the periodic one. */
   const scheduleRescan = (delayMs: () => number, why: string) => {
@@ -85,7 +83,7 @@ export function createWatchIntake(deps: WatchIntakeDeps): WatchIntake {
 
   const walkNewDir = async (relDir: string) => {
     try {
-      for await (const entry of walk(deps.fs, abs(relDir), (rel) => ignoredReason(`${relDir}/${rel}`, deps.rules()) !== undefined)) {
+      for await (const entry of walk(deps.fs, abs(relDir), (rel) => ignoredReason(`${relDir}/${rel}`, deps.live.rules) !== undefined)) {
         onEvent({ type: 'change', relPath: `${relDir}/${entry.relPath}` });
       }
     } catch (error) {
@@ -102,7 +100,7 @@ export function createWatchIntake(deps: WatchIntakeDeps): WatchIntake {
       for (const gone of deps.state.markGoneUnder(event.relPath)) log.info({ local: gone }, 'local copy removed; the bucket keeps its copy');
       return;
     }
-    const mapping = mapPath(event.relPath, deps.rules());
+    const mapping = mapPath(event.relPath, deps.live.rules);
     if (mapping.kind === 'note') {
       deps.changed(event.relPath);
     } else if (mapping.kind === 'file') {
@@ -135,11 +133,11 @@ export function createWatchIntake(deps: WatchIntakeDeps): WatchIntake {
 
   return {
     async start() {
-      const outbox = deps.outbox();
-      const pollIntervalMs = deps.pollIntervalMs();
-      const choice = chooseWatchMode(deps.watchMode(), await (deps.fsType ?? detectFsType)(outbox), pollIntervalMs);
+      const outbox = deps.live.config.outbox;
+      const pollIntervalMs = deps.live.config.pollIntervalMs;
+      const choice = chooseWatchMode(deps.live.config.watchMode, await (deps.fsType ?? detectFsType)(outbox), pollIntervalMs);
       log[choice.warn ? 'warn' : 'info']({ watchMode: choice.mode, fsType: choice.fs.name, fsMagic: hex(choice.fs.magic) }, choice.explanation);
-      const options = { isIgnored: (rel: string) => ignoredReason(rel, deps.rules()) !== undefined, onEvent, onError };
+      const options = { isIgnored: (rel: string) => ignoredReason(rel, deps.live.rules) !== undefined, onEvent, onError };
       watcher =
         choice.mode === 'poll'
           ? deps.poll(outbox, { ...options, fs: deps.fs, clock: deps.clock, intervalMs: pollIntervalMs, fullPass: () => deps.scan() })
@@ -147,7 +145,7 @@ export function createWatchIntake(deps: WatchIntakeDeps): WatchIntake {
       await watcher.ready;
     },
     startRescans() {
-      scheduleRescan(() => Math.round(deps.rescanIntervalMs() * (0.75 + random() * 0.5)), 'periodic');
+      scheduleRescan(() => Math.round(deps.live.config.rescanIntervalMs * (0.75 + random() * 0.5)), 'periodic');
     },
     async close() {
       closed = true;

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/adapters/system-clock.js';
 import type { FileRecord } from '../../src/state/store.js';
+import type { Config } from '../../src/config/parse.js';
 import { createLogger } from '../../src/log.js';
 import { compileRules } from '../../src/pipeline/naming.js';
 import { FALLBACK_RESCAN_MS, createWatchIntake, type WatchIntakeDeps } from '../../src/pipeline/watch-events.js';
@@ -11,7 +12,7 @@ const ROOT = '/outbox';
 const rules = compileRules({ agentId: 'agent-01', unitCategories: ['checkpoints'], ignore: [] });
 const localFs = { name: 'ext4', magic: 0xef53, remote: false };
 
-function harness(over: Partial<WatchIntakeDeps> = {}) {
+function harness(over: Partial<WatchIntakeDeps> = {}, config: Partial<Pick<Config, 'rescanIntervalMs' | 'watchMode'>> = {}) {
   const fs = new MemoryFs();
   const changed: string[] = [];
   const rejected: string[] = [];
@@ -38,11 +39,7 @@ function harness(over: Partial<WatchIntakeDeps> = {}) {
       throw new Error('not polling');
     },
     fsType: async () => localFs,
-    outbox: () => ROOT,
-    rules: () => rules,
-    rescanIntervalMs: () => 3_600_000,
-    watchMode: () => 'events',
-    pollIntervalMs: () => 5_000,
+    live: { config: { outbox: ROOT, rescanIntervalMs: 3_600_000, watchMode: 'events', pollIntervalMs: 5_000, ...config }, rules },
     changed: (u) => void changed.push(u),
     rejected: async (p) => void rejected.push(p),
     scan: async () => void scans++,
@@ -133,7 +130,7 @@ describe('watch events', () => {
   });
 
   it('rescans on the jittered interval (±25% of --rescan-interval-ms) once started', async () => {
-    const h = harness({ rescanIntervalMs: () => 1_000, random: () => 0 });
+    const h = harness({ random: () => 0 }, { rescanIntervalMs: 1_000 });
     await h.intake.start();
     await vi.advanceTimersByTimeAsync(5_000);
     expect(h.scans()).toBe(0);
@@ -149,13 +146,12 @@ describe('watch events', () => {
   it('polls instead of watching when the outbox is on a network file system', async () => {
     const polled: string[] = [];
     const h = harness({
-      watchMode: () => 'auto',
       fsType: async () => ({ name: 'nfs', magic: 0x6969, remote: true }),
       poll: (root) => {
         polled.push(root);
         return { ready: Promise.resolve(), close: async () => undefined } as unknown as ReturnType<WatchIntakeDeps['poll']>;
       },
-    });
+    }, { watchMode: 'auto' });
     await h.intake.start();
     expect(polled).toEqual([ROOT]);
   });
