@@ -415,9 +415,7 @@ function timedFetch(timeoutMs: number): typeof fetch {
 function messageOf(error: unknown): string {
   if (error instanceof Error) {
     if (error.name === 'TimeoutError') return 'timed out';
-    const cause = (error as { cause?: unknown }).cause;
-    // fetch wraps network failures as "fetch failed"; the cause says which.
-    if (error.message === 'fetch failed' && cause instanceof Error) return `${error.message}: ${codeOf(cause)}`;
+    // A network failure already names its cause and server: proxyAwareFetch rethrows it through describeNetworkError.
     return error.message;
   }
   return String(error);
