@@ -14,7 +14,7 @@ import { createLayout } from './pipeline/layout.js';
 import { verifyAtStart } from './pipeline/verify.js';
 import { createUploadQueue, type UploadQueue } from './pipeline/queue.js';
 import { UploadStage, type UploadedEvent } from './pipeline/upload.js';
-import { scanOutbox, unitReader } from './pipeline/scan.js';
+import { scanIntoBacklog, unitReader } from './pipeline/scan.js';
 import { backlogHighWater, createBacklog, type Backlog } from './pipeline/backlog.js';
 import { createSettler, type Settler } from './pipeline/settle.js';
 import type { FsTypeInfo } from './pipeline/fs-type.js';
@@ -186,17 +186,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
 
   /** Full walk of the outbox: every artifact found goes to the settle stage (through the backlog); state learns what vanished. */
   async scan(): Promise<{ files: number }> {
-    const { fs, state, logger } = this.#deps;
-    const result = await scanOutbox(
-      { fs, state, logger, outbox: this.config.outbox, rules: this.#live.rules },
-      {
-        unit: (unitPath) => this.#backlog.add(unitPath),
-        rejected: (relPath, reason) => this.#problems.path(relPath, reason),
-        skipped: (relPath, bucketPath, kind) => this.#problems.skipped(relPath, bucketPath, kind),
-      },
-    );
-    this.#backlog.feed();
-    return result;
+    return scanIntoBacklog({ ...this.#deps, outbox: this.config.outbox, rules: this.#live.rules }, this.#backlog, this.#problems);
   }
 
   /** Starts the watcher; resolves once it watches every folder of the outbox. */

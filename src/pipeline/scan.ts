@@ -9,7 +9,9 @@ import type { OutboxFs } from '../core/ports.js';
 import type { FileKind, SettledFile } from '../core/types.js';
 import type { Logger } from '../log.js';
 import type { StateStore } from '../state/store.js';
+import type { Backlog } from './backlog.js';
 import { ignoredReason, isOtherUnitFolder, mapPath, type CompiledRules } from './naming.js';
+import type { Problems } from './problems.js';
 import type { UnitSnapshot } from './settle.js';
 
 /** Settle checks (reads of a unit) in flight at once. */
@@ -115,6 +117,20 @@ export async function scanOutbox(deps: ScanDeps, found: ScanFindings): Promise<{
     deps.logger.info({ local: localPath, remote: bucketPath }, 'local copy removed; the bucket keeps its copy');
   }
   return { files: seen.size };
+}
+
+/**
+ * A scan for the daemon: every unit found waits in the backlog, released to the settle stage once
+ * the walk is done; refused paths and non-regular entries go to the problems reporter.
+ */
+export async function scanIntoBacklog(deps: ScanDeps, backlog: Pick<Backlog, 'add' | 'feed'>, problems: Pick<Problems, 'path' | 'skipped'>): Promise<{ files: number }> {
+  const result = await scanOutbox(deps, {
+    unit: (unitPath) => backlog.add(unitPath),
+    rejected: (relPath, reason) => problems.path(relPath, reason),
+    skipped: (relPath, bucketPath, kind) => problems.skipped(relPath, bucketPath, kind),
+  });
+  backlog.feed();
+  return result;
 }
 
 /**

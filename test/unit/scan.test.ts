@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileRules } from '../../src/pipeline/naming.js';
-import { readUnit, scanOutbox, type ScanDeps } from '../../src/pipeline/scan.js';
+import { readUnit, scanIntoBacklog, scanOutbox, type ScanDeps } from '../../src/pipeline/scan.js';
 import { createLogger } from '../../src/log.js';
 import type { Fingerprint } from '../../src/core/types.js';
 import { MemoryFs } from '../fakes/memory-fs.js';
@@ -64,6 +64,35 @@ describe('scan', () => {
     const r = await scan(fs, state);
     expect(r.units).toEqual(['scripts/changed.py']);
     expect(gone).toEqual(['scripts/removed.py']);
+  });
+});
+
+describe('scan into the backlog', () => {
+  it('puts every unit found in the backlog and feeds it once, after the walk; refused paths and links go to the problems reporter', async () => {
+    const fs = new MemoryFs();
+    fs.write(`${ROOT}/scripts/train.py`, 'x');
+    fs.write(`${ROOT}/checkpoints/run1/a.bin`, 'a');
+    fs.write(`${ROOT}/scripts/bad?.py`, 'x');
+    fs.write(`${ROOT}/scripts/link.py`, '', 'symlink');
+    const log: string[] = [];
+    const backlog = { add: (u: string) => void log.push(`add ${u}`), feed: () => void log.push('feed') };
+    const problems = {
+      // The report of a refused path is out before the scan resolves.
+      path: async (p: string, reason: string) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        log.push(`rejected ${p}: ${reason.slice(0, 14)}`);
+      },
+      skipped: (p: string, bucketPath: string, kind: string) => void log.push(`skipped ${p} ${bucketPath} ${kind}`),
+    };
+    const { files } = await scanIntoBacklog({ fs, state: fakeState().state, logger: createLogger({ level: 'silent' }), outbox: ROOT, rules }, backlog, problems);
+    expect(files).toBe(4);
+    expect(log).toEqual([
+      'rejected scripts/bad?.py: name "bad?.py"',
+      'skipped scripts/link.py artifacts/scripts/link_agent-01.py symlink',
+      'add checkpoints/run1',
+      'add scripts/train.py',
+      'feed',
+    ]);
   });
 });
 
