@@ -9,7 +9,6 @@ import type { BucketClient, Clock, OutboxFs, UploadProgress } from './core/ports
 import type { SettledUnit } from './core/types.js';
 import type { Logger } from './log.js';
 import { Announcer } from './pipeline/announce.js';
-import { mapPath } from './pipeline/naming.js';
 import { createLayout } from './pipeline/layout.js';
 import { verifyAtStart } from './pipeline/verify.js';
 import { createUploadQueue, type UploadQueue } from './pipeline/queue.js';
@@ -140,7 +139,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
     this.#backlog = createBacklog({
       highWater: backlogHighWater(this.#queue.batchFiles),
       ahead: () => this.#settler.count() + this.#queue.waiting(),
-      isNote: (unitPath) => mapPath(unitPath, live.rules).kind === 'note',
+      rules: () => live.rules,
       release: (unitPath) => this.#settler.touch(unitPath, { changed: false }),
     });
     this.#retries = createRetries({

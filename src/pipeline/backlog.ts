@@ -6,6 +6,7 @@
  * Released highest priority first: notes, results, scripts, then the rest, heavy categories last.
  */
 import { DEFAULT_FILES_PER_CALL } from '../core/ports.js';
+import { isNote, type CompiledRules } from './naming.js';
 
 /** Categories announced and used first: cheap, and what other agents wait for. */
 const CATEGORY_PRIORITY: Record<string, number> = { results: 0, scripts: 1 };
@@ -39,8 +40,8 @@ export interface BacklogOptions {
   highWater: number;
   /** Units in the settle stage and waiting in the queue now. */
   ahead(): number;
-  /** Is this unit path a note (released before every artifact)? */
-  isNote(unitPath: string): boolean;
+  /** The naming rules now (a reload may change them): a note is released before every artifact. */
+  rules(): CompiledRules;
   /** Hands a unit to the settle stage. */
   release(unitPath: string): void;
 }
@@ -64,7 +65,7 @@ export function createBacklog(options: BacklogOptions): Backlog {
   let closed = false;
   return {
     add(unitPath) {
-      const cls = options.isNote(unitPath) ? NOTE_PRIORITY : categoryPriority(unitPath);
+      const cls = isNote(unitPath, options.rules()) ? NOTE_PRIORITY : categoryPriority(unitPath);
       let units = classes.get(cls);
       if (units === undefined) classes.set(cls, (units = new Set()));
       if (units.has(unitPath)) return;

@@ -159,6 +159,11 @@ export function ignoredReason(relPath: string, rules: CompiledRules): string | u
   return undefined;
 }
 
+/** Is this outbox path an announcement note (`<artifact>.note.md`, not ignored)? */
+export function isNote(relPath: string, rules: CompiledRules): boolean {
+  return mapPath(relPath, rules).kind === 'note';
+}
+
 /** Maps one outbox file path (relative, '/'-separated) to what hf-outbox does with it. */
 export function mapPath(relPath: string, rules: CompiledRules): Mapping {
   const ignored = ignoredReason(relPath, rules);

@@ -10,7 +10,7 @@ import type { FileKind, SettledFile } from '../core/types.js';
 import type { Logger } from '../log.js';
 import type { StateStore } from '../state/store.js';
 import type { Backlog } from './backlog.js';
-import { ignoredReason, isOtherUnitFolder, mapPath, type CompiledRules } from './naming.js';
+import { ignoredReason, isNote, isOtherUnitFolder, mapPath, type CompiledRules } from './naming.js';
 import type { Problems } from './problems.js';
 import type { UnitSnapshot } from './settle.js';
 
@@ -141,7 +141,7 @@ export async function readUnit(fs: OutboxFs, outbox: string, rules: CompiledRule
   const abs = path.join(outbox, ...unitPath.split('/'));
   const stat = await fs.stat(abs);
   if (stat === undefined) return undefined;
-  if (mapPath(unitPath, rules).kind === 'note') {
+  if (isNote(unitPath, rules)) {
     if (stat.kind !== 'file') return undefined;
     return { unitKind: 'file', unitBucketPath: '', files: [{ localPath: unitPath, bucketPath: '', sizeBytes: stat.sizeBytes, mtimeMs: stat.mtimeMs, ino: stat.ino }] };
   }

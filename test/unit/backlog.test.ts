@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { backlogHighWater, categoryPriority, createBacklog } from '../../src/pipeline/backlog.js';
+import { compileRules } from '../../src/pipeline/naming.js';
+
+const rules = compileRules({ agentId: 'agent-01', unitCategories: ['checkpoints'], ignore: [] });
 
 function harness(highWater: number) {
   const released: string[] = [];
@@ -7,7 +10,7 @@ function harness(highWater: number) {
   const backlog = createBacklog({
     highWater,
     ahead: () => ahead,
-    isNote: (p) => p.endsWith('.note.md'),
+    rules: () => rules,
     release: (p) => {
       released.push(p);
       ahead++;
@@ -19,9 +22,10 @@ function harness(highWater: number) {
 describe('scan backlog', () => {
   it('releases notes, then results, then scripts, then the rest, heavy categories last, each class in the order found', () => {
     const h = harness(100);
-    for (const p of ['checkpoints/run1', 'data/a.csv', 'misc/x.txt', 'scripts/b.py', 'results/r.json', 'scripts/a.py', 'results/r.json.note.md']) h.backlog.add(p);
+    for (const p of ['checkpoints/run1', 'data/a.csv', 'misc/x.txt', 'scripts/b.py', 'results/r.json', 'scripts/a.py', 'data/a.csv.note.md', 'misc/note.md']) h.backlog.add(p);
     h.backlog.feed();
-    expect(h.released).toEqual(['results/r.json.note.md', 'results/r.json', 'scripts/b.py', 'scripts/a.py', 'misc/x.txt', 'checkpoints/run1', 'data/a.csv']);
+    // A note is what the naming rules call one (`<artifact>.note.md`): `misc/note.md` is an artifact.
+    expect(h.released).toEqual(['data/a.csv.note.md', 'results/r.json', 'scripts/b.py', 'scripts/a.py', 'misc/x.txt', 'misc/note.md', 'checkpoints/run1', 'data/a.csv']);
   });
 
   it('keeps at most highWater units ahead, and releases more only as they leave', () => {
