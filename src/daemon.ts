@@ -116,10 +116,7 @@ export class Outbox extends EventEmitter<OutboxEvents> {
           ...deps,
           note: (notePath, fingerprint) => this.#announcer.noteSettled(notePath, fingerprint),
           artifact: (settled) => this.emit('settled', settled),
-          queue: (jobs) => {
-            for (const { file } of jobs) this.emit('queued', { localPath: file.localPath, bucketPath: file.bucketPath, sizeBytes: file.sizeBytes });
-            this.#queue.addMany(jobs);
-          },
+          queue: (jobs) => this.#queue.addMany(jobs),
           rejected: (file, reason) => this.#problems.file(file, 'rejected', reason),
         }),
       onReleased: () => this.#backlog.feed(),
@@ -129,12 +126,11 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       clock: deps.clock,
       concurrency: config.concurrency,
       maxFilesPerCall: deps.bucket.maxFilesPerCall,
-      run: (batch) => {
-        // The batch just left the queue: make room for more of the backlog while it uploads.
-        this.#backlog.feed();
-        return this.#uploader.run(batch);
-      },
+      run: (batch) => this.#uploader.run(batch),
       onError: (error, batch) => this.#retries.batchError(error, batch),
+      onQueued: ({ file: { localPath, bucketPath, sizeBytes } }) => this.emit('queued', { localPath, bucketPath, sizeBytes }),
+      // A batch left the queue: make room for more of the backlog while it uploads.
+      onTaken: () => this.#backlog.feed(),
     });
     this.#backlog = createBacklog({
       highWater: backlogHighWater(this.#queue.batchFiles),

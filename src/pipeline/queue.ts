@@ -207,6 +207,10 @@ export interface UploadQueueOptions {
   maxFilesPerCall: number | undefined;
   run(batch: UploadJob[]): Promise<void>;
   onError(error: unknown, batch: UploadJob[]): void;
+  /** A job entered the queue (each one, before any call can take it). */
+  onQueued?(job: UploadJob): void;
+  /** A call took a batch off the waiting list, before it runs: there is room for more. */
+  onTaken?(): void;
 }
 
 export interface UploadQueue extends BatchQueue<UploadJob> {
@@ -232,8 +236,15 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     sizeBytes: (job) => job.file.sizeBytes,
     priority: (job) => categoryPriority(job.file.localPath),
     group: (job) => (job.unitBucketPath === undefined ? undefined : job.file.unitPath),
-    run: options.run,
+    run: (batch) => {
+      options.onTaken?.();
+      return options.run(batch);
+    },
     onError: options.onError,
   });
-  return { ...queue, batchFiles };
+  const addMany = (jobs: readonly UploadJob[]) => {
+    if (options.onQueued !== undefined) for (const job of jobs) options.onQueued(job);
+    queue.addMany(jobs);
+  };
+  return { ...queue, addMany, add: (job) => addMany([job]), batchFiles };
 }

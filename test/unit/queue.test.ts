@@ -194,6 +194,43 @@ describe('upload queue', () => {
     expect(calls).toHaveLength(3);
   });
 
+  it('reports each job as queued when it is added, and each batch as taken before its call runs', async () => {
+    const log: string[] = [];
+    const q = createUploadQueue({
+      clock: systemClock,
+      concurrency: 1,
+      maxFilesPerCall: 2,
+      run: async (batch) => void log.push(`run ${batch.map((j) => j.file.localPath).join(' ')}`),
+      onError: (e) => {
+        throw e;
+      },
+      onQueued: (j) => void log.push(`queued ${j.file.localPath} ${j.file.sizeBytes}`),
+      onTaken: () => void log.push(`taken (${q.waiting()} waiting)`),
+    });
+    const settle = async () => {
+      const idle = q.onIdle();
+      await vi.runAllTimersAsync();
+      await idle;
+    };
+    q.addMany([job('scripts/a.py', 3), job('scripts/b.py', 4), job('scripts/c.py', 5), job('scripts/d.py', 6)]);
+    await settle();
+    q.add(job('scripts/e.py', 7));
+    await settle();
+    expect(log).toEqual([
+      'queued scripts/a.py 3',
+      'queued scripts/b.py 4',
+      'queued scripts/c.py 5',
+      'queued scripts/d.py 6',
+      'taken (2 waiting)',
+      'run scripts/a.py scripts/b.py',
+      'taken (0 waiting)',
+      'run scripts/c.py scripts/d.py',
+      'queued scripts/e.py 7',
+      'taken (0 waiting)',
+      'run scripts/e.py',
+    ]);
+  });
+
   it('sends results first, then scripts, then the rest, heavy categories last', async () => {
     const big = (p: string) => job(p, LARGE_FILE_BYTES);
     const { calls } = await send(undefined, [big('checkpoints/c.bin'), big('notes/n.md'), big('scripts/s.py'), big('results/r.json')]);
