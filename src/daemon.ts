@@ -5,61 +5,25 @@
 import { EventEmitter } from 'node:events';
 import { createLiveConfig, type LiveConfig } from './config/live.js';
 import type { Config } from './config/parse.js';
-import type { BucketClient, Clock, OutboxFs, UploadProgress } from './core/ports.js';
-import type { SettledUnit } from './core/types.js';
-import type { Logger } from './log.js';
 import { Announcer } from './pipeline/announce.js';
 import { createLayout } from './pipeline/layout.js';
 import { verifyAtStart } from './pipeline/verify.js';
 import { createUploadQueue, type UploadQueue } from './pipeline/queue.js';
-import { UploadStage, type UploadedEvent } from './pipeline/upload.js';
+import { UploadStage } from './pipeline/upload.js';
 import { scanIntoBacklog, unitReader } from './pipeline/scan.js';
 import { backlogHighWater, createBacklog, type Backlog } from './pipeline/backlog.js';
 import { createSettler, type Settler } from './pipeline/settle.js';
-import type { FsTypeInfo } from './pipeline/fs-type.js';
 import { pollOutbox } from './pipeline/poll.js';
 import { watchOutbox } from './pipeline/watch.js';
 import { createWatchIntake, type WatchIntake } from './pipeline/watch-events.js';
 import { createRetries, type Retries } from './pipeline/retry.js';
-import { createProblems, type ProblemEvent, type Problems } from './pipeline/problems.js';
+import { createProblems, type Problems } from './pipeline/problems.js';
 import { routeSettled } from './pipeline/admit.js';
 import { createShutdown, type Shutdown } from './pipeline/shutdown.js';
 import { drainPipeline } from './pipeline/drain.js';
-import type { StateStore } from './state/store.js';
+import type { OutboxDeps, OutboxEvents, OutboxOptions } from './pipeline/outbox-api.js';
 
-export interface OutboxDeps {
-  fs: OutboxFs;
-  bucket: BucketClient;
-  state: StateStore;
-  clock: Clock;
-  logger: Logger;
-  /** The watcher factory; one inotify watch per folder by default, a scripted one in tests. */
-  watch?: typeof watchOutbox;
-  /** The polling watcher factory (watch mode poll). */
-  poll?: typeof pollOutbox;
-  /** The outbox's file system type (statfs), which watch mode auto goes by. */
-  fsType?: (absPath: string) => Promise<FsTypeInfo>;
-}
-
-export interface OutboxOptions {
-  /** A bucket file this agent has no record of, identical to the local one, is adopted instead of a conflict. */
-  adopt?: boolean;
-  /** List the bucket at start and send again what it lacks: always (sync --verify), or when the state is older than the rescan interval (watch). */
-  verify?: 'always' | 'if-stale';
-}
-
-export type { ProblemEvent, UploadedEvent };
-
-/** The daemon's observable lifecycle, for logs and tests. */
-export interface OutboxEvents {
-  settled: [SettledUnit];
-  queued: [{ localPath: string; bucketPath: string; sizeBytes: number }];
-  uploaded: [UploadedEvent];
-  progress: [UploadProgress];
-  adopted: [{ localPath: string; bucketPath: string }];
-  problem: [ProblemEvent];
-  unsettled: [{ unitPath: string; changingForMs: number; waitingFor?: string }];
-}
+export type { OutboxDeps, OutboxEvents, OutboxOptions, ProblemEvent, UploadedEvent } from './pipeline/outbox-api.js';
 
 export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #live: LiveConfig;
