@@ -37,12 +37,14 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   readonly #problems: Problems;
   /** Units a scan found, released to the settle stage as it and the queue make room. */
   readonly #backlog: Backlog;
-
   readonly #announcer: Announcer;
+  /** When the start-up lists the bucket and sends again what it lacks (see OutboxOptions.verify). */
+  readonly #verify: OutboxOptions['verify'];
 
   constructor(config: Config, deps: OutboxDeps, options: OutboxOptions = {}) {
     super();
     this.#deps = deps;
+    this.#verify = options.verify;
     // The stages read the live configuration at each use: a reload (SIGHUP) changes what they do next.
     const live = (this.#live = createLiveConfig(config, deps.logger));
     this.#problems = createProblems({
@@ -56,7 +58,6 @@ export class Outbox extends EventEmitter<OutboxEvents> {
       live,
       onRejected: (notePath, reason) => this.emit('problem', { localPath: notePath, bucketPath: undefined, state: 'rejected', reason }),
     });
-    this.#verify = options.verify;
     this.#shutdown = createShutdown({ ...deps, inFlight: () => this.#uploader.inFlight });
     this.#uploader = new UploadStage({
       ...deps,
@@ -130,9 +131,6 @@ export class Outbox extends EventEmitter<OutboxEvents> {
   reconfigure(next: Config): { applied: string[]; needRestart: string[] } {
     return this.#live.reconfigure(next);
   }
-
-  /** When the start-up lists the bucket and sends again what it lacks (see OutboxOptions.verify). */
-  readonly #verify: OutboxOptions['verify'];
 
   /** Creates the outbox layout, checks the bucket, and requeues uploads a crash cut off. */
   async prepare(): Promise<void> {
