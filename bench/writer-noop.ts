@@ -21,12 +21,16 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { lstat, open } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ChunkIndex } from '../src/adapters/xet/chunk-index.js';
 import type { ShardXorb } from '../src/adapters/xet/format.js';
 import { XetWriter, type CasWrites } from '../src/adapters/xet/writer.js';
-import { XetChunker } from '../src/hash/xet-chunker.js';
+import { NodeOutboxFs } from '../src/adapters/node-fs.js';
+import type { FileReader } from '../src/core/ports.js';
+import { keyedBlake3 } from '../src/hash/chunk-blake3.js';
+import { DATA_KEY, XetChunker } from '../src/hash/xet-chunker.js';
 import { fileHashHex, HASH_BYTES, type ChunkList } from '../test/hub-emulator/hash.js';
 import { decodeChunk, verifyXorb } from '../test/hub-emulator/xorb.js';
 
@@ -64,7 +68,13 @@ const mainThreadCpuNow = () => {
     return Number.NaN;
   }
 };
-/** The file in blocks, each a fresh Buffer, as the daemon's reader hands them over (src/adapters/node-fs.ts: 1 MiB reads). */
+/** The file as the daemon's upload reads it (src/adapters/node-fs.ts openReader: into the writer's buffers, checked at the end). */
+async function reader(): Promise<FileReader> {
+  const s = await lstat(input);
+  return new NodeOutboxFs().openReader({ root: path.dirname(path.resolve(input)), relPath: path.basename(input) }, { sizeBytes: s.size, mtimeMs: s.mtimeMs, ino: s.ino });
+}
+
+/** The file in blocks, each a fresh Buffer (1 MiB reads), for the stages below. */
 async function* read(): AsyncGenerator<Buffer> {
   const fh = await open(input, 'r');
   try {
@@ -116,7 +126,7 @@ async function writerRun(): Promise<Record<string, unknown>> {
   const main0 = mainThreadCpuNow();
   const writer = new XetWriter({ cas, known: new ChunkIndex(), dedupQueryMinBytes: Number.POSITIVE_INFINITY, expectedBytes: size, threads });
   let bytes = 0;
-  const xetHash = await writer.addFile(read(), size, (done) => (bytes = done));
+  const xetHash = await writer.addFile(await reader(), size, (done) => (bytes = done));
   const xorbs = await writer.finish();
   const totalMs = performance.now() - started;
   const cpuS = cpuNow() - cpu0;
@@ -124,10 +134,11 @@ async function writerRun(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {
     bytes,
     threads,
+    blake3: (await keyedBlake3(DATA_KEY)).impl,
     xetHash,
     xorbs: xorbs.length,
     xorbBytes,
-    chunks: xorbs.reduce((n, x) => n + x.chunkHashes.length, 0),
+    chunks: xorbs.reduce((n, x) => n + x.chunkLengths.length, 0),
     digest: xorbDigest(xorbs),
     totalMs: Math.round(totalMs),
     cpuS,

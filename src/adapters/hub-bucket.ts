@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { HubApiError, checkRepoAccess, createRepo, downloadFile, listFiles, pathsInfo } from '@huggingface/hub';
 import type { BucketTarget, Config } from '../config/parse.js';
 import { OutboxError, toOutboxError } from '../core/errors.js';
+import { bytesReader } from '../core/file-reader.js';
 import type { BucketClient, OutboxFs, RemoteEntry, UploadProgress, UploadResult, UploadSource } from '../core/ports.js';
 import type { Logger } from '../log.js';
 import { sha256Of } from '../hash/sha256.js';
@@ -411,7 +412,8 @@ export class HubBucket implements BucketClient {
     try {
       for (const s of group) {
         signal?.throwIfAborted();
-        const source: AsyncIterable<Uint8Array> = s.local ? this.#o.fs.openVerified(s.local, s.local.fingerprint) : once(s.content ?? new Uint8Array());
+        // Read straight into the writer's buffers (no block copied on the way).
+        const source = s.local ? this.#o.fs.openReader(s.local, s.local.fingerprint) : bytesReader(s.content ?? new Uint8Array());
         spans.push({ source: s, start: writer.takenBytes, reported: 0 });
         try {
           const xetHash = await writer.addFile(source, s.sizeBytes);

@@ -3,7 +3,8 @@ import { type FileHandle, lstat, open, readdir, readlink, realpath } from 'node:
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { OutboxError, isErrnoException } from '../core/errors.js';
-import type { DirEntry, OutboxFile, OutboxFs } from '../core/ports.js';
+import { blocksOf } from '../core/file-reader.js';
+import type { DirEntry, FileReader, OutboxFile, OutboxFs } from '../core/ports.js';
 import { sameFingerprint, type FileKind, type FileStat, type Fingerprint } from '../core/types.js';
 
 const READ_CHUNK_BYTES = 1 << 20;
@@ -50,7 +51,11 @@ export class NodeOutboxFs implements OutboxFs {
   }
 
   openVerified(file: OutboxFile, expected: Fingerprint): Readable {
-    return Readable.from(readVerified(file, expected, this.#roots), { objectMode: false });
+    return Readable.from(blocksOf(this.openReader(file, expected), READ_CHUNK_BYTES), { objectMode: false });
+  }
+
+  openReader(file: OutboxFile, expected: Fingerprint): FileReader {
+    return new VerifiedReader(file, expected, this.#roots);
   }
 }
 
@@ -122,33 +127,69 @@ async function proveByWalk(handle: FileHandle, file: OutboxFile, parts: string[]
 /**
  * Reads the file and, after the last byte, checks that neither the open file nor the path
  * changed (size, mtime, inode). A change is not an error of the artifact: the caller gets
- * HFO_FILE_CHANGED (retry class) and queues the file again once it settles.
+ * HFO_FILE_CHANGED (retry class) and queues the file again once it settles. The file is opened
+ * at the first read.
  */
-async function* readVerified(file: OutboxFile, expected: Fingerprint, roots: Map<string, string>): AsyncGenerator<Buffer> {
-  const absPath = path.join(file.root, ...file.relPath.split('/'));
-  const handle = await openInside(file, roots);
-  try {
-    const opened = toFileStat(await handle.stat());
-    if (opened.kind !== 'file') {
-      throw new OutboxError('HFO_FILE_UNREADABLE', `${absPath} is no longer a regular file; skipped`);
+class VerifiedReader implements FileReader {
+  readonly #file: OutboxFile;
+  readonly #expected: Fingerprint;
+  readonly #roots: Map<string, string>;
+  readonly #absPath: string;
+  #handle: Promise<FileHandle> | undefined;
+  #position = 0;
+  #ended = false;
+  #closed = false;
+
+  constructor(file: OutboxFile, expected: Fingerprint, roots: Map<string, string>) {
+    this.#file = file;
+    this.#expected = expected;
+    this.#roots = roots;
+    this.#absPath = path.join(file.root, ...file.relPath.split('/'));
+  }
+
+  async read(into: Uint8Array, offset: number, length: number): Promise<number> {
+    if (this.#ended) return 0;
+    if (this.#closed) throw new Error(`${this.#absPath}: read after close`);
+    const handle = await (this.#handle ??= this.#open());
+    const size = this.#expected.sizeBytes;
+    if (this.#position >= size) {
+      await this.#checkEnd(handle);
+      this.#ended = true;
+      return 0;
     }
-    if (!sameFingerprint(opened, expected)) throw changed(absPath);
-    let position = 0;
-    while (position < expected.sizeBytes) {
-      const want = Math.min(READ_CHUNK_BYTES, expected.sizeBytes - position);
-      const buffer = Buffer.allocUnsafe(want);
-      const { bytesRead } = await handle.read(buffer, 0, want, position);
-      if (bytesRead === 0) throw changed(absPath);
-      position += bytesRead;
-      yield bytesRead === want ? buffer : buffer.subarray(0, bytesRead);
+    const want = Math.min(length, size - this.#position);
+    const { bytesRead } = await handle.read(into, offset, want, this.#position);
+    if (bytesRead === 0) throw changed(this.#absPath);
+    this.#position += bytesRead;
+    return bytesRead;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const handle = this.#handle;
+    if (handle) await (await handle.catch(() => undefined))?.close();
+  }
+
+  async #open(): Promise<FileHandle> {
+    const handle = await openInside(this.#file, this.#roots);
+    try {
+      const opened = toFileStat(await handle.stat());
+      if (opened.kind !== 'file') throw new OutboxError('HFO_FILE_UNREADABLE', `${this.#absPath} is no longer a regular file; skipped`);
+      if (!sameFingerprint(opened, this.#expected)) throw changed(this.#absPath);
+      return handle;
+    } catch (error) {
+      await handle.close();
+      throw error;
     }
+  }
+
+  async #checkEnd(handle: FileHandle): Promise<void> {
     const after = toFileStat(await handle.stat());
-    const atPath = await lstat(absPath).then(toFileStat, () => undefined);
-    if (!sameFingerprint(after, expected) || atPath === undefined || !sameFingerprint(atPath, expected)) {
-      throw changed(absPath);
+    const atPath = await lstat(this.#absPath).then(toFileStat, () => undefined);
+    if (!sameFingerprint(after, this.#expected) || atPath === undefined || !sameFingerprint(atPath, this.#expected)) {
+      throw changed(this.#absPath);
     }
-  } finally {
-    await handle.close();
   }
 }
 

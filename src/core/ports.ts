@@ -36,6 +36,22 @@ export interface OutboxFs {
    * byte comes from that one descriptor; a file reached through a symlink fails HFO_FILE_UNREADABLE.
    */
   openVerified(file: OutboxFile, expected: Fingerprint): Readable;
+  /**
+   * The same bytes and checks as openVerified, read into the caller's buffers: an upload reads
+   * straight into the buffers its hashing threads share, with no copy and no buffer per block.
+   */
+  openReader(file: OutboxFile, expected: Fingerprint): FileReader;
+}
+
+/** A file read front to back into the caller's buffers. */
+export interface FileReader {
+  /**
+   * Reads up to `length` bytes into `into` at `offset`, from where the last read ended; resolves
+   * how many were read, 0 only at the end (once the end's checks passed). Rejects as the stream would.
+   */
+  read(into: Uint8Array, offset: number, length: number): Promise<number>;
+  /** Releases the file; safe to call more than once, and before the end. */
+  close(): Promise<void>;
 }
 
 /** One file to put in the bucket. Either a local file (streamed) or bytes held in memory. */

@@ -13,14 +13,14 @@
  *   bytes. About 8% of the chunks of random data differ, so a multi-chunk file usually gets another
  *   file hash. Kept only to recognise files uploaded under it (see xet-hash.ts).
  *
- * hash-wasm's BLAKE3 runs about 1.7× faster than the JavaScript one xetchunk-wasm is built on, and
- * hashing is most of the cost of an upload.
+ * The chunk hash is native BLAKE3 where it loads, else hash-wasm's (src/hash/chunk-blake3.ts): hashing
+ * was most of the cost of an upload.
  */
 import { Hasher as GearHasher } from 'gearhash-jit';
-import { createBLAKE3, type IHasher } from 'hash-wasm';
+import { keyedBlake3, type ChunkHashFn } from './chunk-blake3.js';
 
-const MIN_CHUNK = 8 * 1024;
-const MAX_CHUNK = 128 * 1024;
+export const MIN_CHUNK = 8 * 1024;
+export const MAX_CHUNK = 128 * 1024;
 const WINDOW = 64;
 /** The first byte of a chunk that can end it is MIN_CHUNK − WINDOW − 1 bytes in. */
 const SCAN_SKIP = MIN_CHUNK - WINDOW - 1;
@@ -29,9 +29,9 @@ const SCAN_SKIP = MIN_CHUNK - WINDOW - 1;
  * into its own memory, so a call given the 120 KiB to the largest cut copied about twice what it
  * scanned before the match (the hash carries over between calls, so the cuts are the same).
  */
-const SCAN_STEP = 32 * 1024;
+export const SCAN_STEP = 32 * 1024;
 /** Target 64 KiB: the top 16 bits of the rolling hash must be zero. */
-const MASK = 0xffffn << 48n;
+export const GEAR_MASK = 0xffffn << 48n;
 
 /** The Xet DATA_KEY (docs/xet/hashing.md). */
 export const DATA_KEY = Uint8Array.from([
@@ -49,25 +49,25 @@ export interface DataChunk {
   data: Buffer;
 }
 
-let hasher: Promise<IHasher> | undefined;
+let hasher: Promise<{ hash: ChunkHashFn }> | undefined;
 
 export class XetChunker {
-  readonly #gear = new GearHasher(MASK);
-  readonly #blake: IHasher;
+  readonly #gear = new GearHasher(GEAR_MASK);
+  readonly #blake: ChunkHashFn;
   readonly #legacy: boolean;
   /** Bytes of the unfinished chunk from earlier blocks (copies), and how many. */
   #carry: Buffer[] = [];
   #carried = 0;
 
-  private constructor(blake: IHasher, rule: ChunkRule) {
+  private constructor(blake: ChunkHashFn, rule: ChunkRule) {
     this.#blake = blake;
     this.#legacy = rule === 'legacy';
   }
 
   /** One keyed hasher serves every chunker: each hash is computed synchronously, start to end. */
   static async create(rule: ChunkRule = 'xet-core'): Promise<XetChunker> {
-    hasher ??= createBLAKE3(256, DATA_KEY);
-    return new XetChunker(await hasher, rule);
+    hasher ??= keyedBlake3(DATA_KEY);
+    return new XetChunker((await hasher).hash, rule);
   }
 
   /**
@@ -143,9 +143,41 @@ export class XetChunker {
   }
 
   #chunk(data: Buffer): DataChunk {
-    const blake = this.#blake;
-    blake.init();
-    blake.update(data);
-    return { hash: blake.digest('binary'), length: data.length, data };
+    return { hash: this.#blake(data), length: data.length, data };
   }
 }
+
+/**
+ * xet-core's rule, cut in two so that the costly half runs anywhere, in parallel:
+ * - where a chunk *may* end depends only on the 64 bytes before that place: every accepted cut is
+ *   at least 8 KiB into its chunk, and the hash restarts 8 KiB − 65 bytes in, so the hash there
+ *   always covers a full 64-byte window. Any thread can list these candidates (`e`, the offset after
+ *   the byte whose window matched) for any part of a file, given the 64 bytes before it
+ *   (ChunkHashPool.cuts).
+ * - which candidates *are* cuts depends on the previous cut, and is cheap: the first candidate at
+ *   least MIN_CHUNK after it, else MAX_CHUNK after it. This function does that part.
+ *
+ * `candidates` (ascending, each in (start, end]) are those of the bytes [start, end), where a chunk
+ * begins at `start`. Returns the lengths of the chunks that end by `end`, and where the unfinished
+ * chunk begins; with `last` (the file ends at `end`) the rest is one more chunk. test/unit/xet-chunker.test.ts
+ * holds this to XetChunker on the same bytes.
+ */
+export function cutsFromCandidates(candidates: Uint32Array, start: number, end: number, last: boolean): { lengths: number[]; rest: number } {
+  const lengths: number[] = [];
+  let at = start;
+  let i = 0;
+  for (;;) {
+    while (i < candidates.length && (candidates[i] as number) < at + MIN_CHUNK) i++;
+    const candidate = i < candidates.length ? (candidates[i] as number) : Number.POSITIVE_INFINITY;
+    const cut = Math.min(candidate, at + MAX_CHUNK);
+    if (cut > end) break;
+    lengths.push(cut - at);
+    at = cut;
+  }
+  if (last && at < end) {
+    lengths.push(end - at);
+    at = end;
+  }
+  return { lengths, rest: at };
+}
+

@@ -6,7 +6,8 @@
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { OutboxError } from '../../src/core/errors.js';
-import type { DirEntry, OutboxFile, OutboxFs } from '../../src/core/ports.js';
+import { readerOf } from '../../src/core/file-reader.js';
+import type { DirEntry, FileReader, OutboxFile, OutboxFs } from '../../src/core/ports.js';
 import type { FileKind, FileStat, Fingerprint } from '../../src/core/types.js';
 
 interface Node {
@@ -82,5 +83,9 @@ export class MemoryFs implements OutboxFs {
       });
     }
     return Readable.from([Buffer.from(node.bytes)]);
+  }
+
+  openReader(file: OutboxFile, expected: Fingerprint): FileReader {
+    return readerOf(this.openVerified(file, expected));
   }
 }

@@ -4,12 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HubBucket } from '../../src/adapters/hub-bucket.js';
 import { NodeOutboxFs } from '../../src/adapters/node-fs.js';
 import { OutboxError } from '../../src/core/errors.js';
+import { readerOf } from '../../src/core/file-reader.js';
 import type { OutboxFile, OutboxFs, UploadSource } from '../../src/core/ports.js';
 import type { HubEmulator } from '../hub-emulator/index.js';
 import { WRITE_TOKEN, readBack, startEmulator } from '../helpers/hub.js';
@@ -207,11 +207,12 @@ describe('own Xet writer', () => {
     const emu = await startEmulator();
     const dir = tmpDir();
     const real = new NodeOutboxFs();
+    // The upload reads through openReader: 3 MiB come, then the file is found changed.
     const changing: OutboxFs = Object.assign(Object.create(real) as OutboxFs, {
-      openVerified(file: OutboxFile, expected: never) {
+      openReader(file: OutboxFile, expected: never) {
         const absPath = path.join(file.root, file.relPath);
-        if (!absPath.endsWith('changing.bin')) return real.openVerified(file, expected);
-        return Readable.from(
+        if (!absPath.endsWith('changing.bin')) return real.openReader(file, expected);
+        return readerOf(
           (async function* () {
             yield randomBytes(3 * MiB);
             throw new OutboxError('HFO_FILE_CHANGED', `${absPath} changed while it was being read; it will be sent again once it settles`);

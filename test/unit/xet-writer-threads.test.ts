@@ -29,7 +29,7 @@ interface Upload {
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** Uploads the files in one call, each read in blocks of `block` bytes, to a CAS that records what it got. */
-async function upload(files: Buffer[], threads: number, block = 256 * KiB): Promise<Upload> {
+async function upload(files: Buffer[], threads: number, block = 256 * KiB, regionBytes?: number): Promise<Upload> {
   const got: Upload = { fileHashes: [], xorbs: [], shards: [] };
   const cas: CasWrites = {
     putXorb: async (hash, body) => void got.xorbs.push({ hash, sha256: sha(body) }),
@@ -43,6 +43,7 @@ async function upload(files: Buffer[], threads: number, block = 256 * KiB): Prom
     expectedBytes: files.reduce((n, f) => n + f.length, 0),
     threads,
     threadsMinFileBytes: 0,
+    ...(regionBytes === undefined ? {} : { regionBytes }),
   });
   for (const f of files) {
     const blocks = async function* () {
@@ -77,6 +78,14 @@ describe('own Xet writer with chunk hashing on worker threads', () => {
     for (const threads of [2, 3]) expect(await upload(files, threads, 1 * MiB + 17), `${threads} threads`).toEqual(one);
   }, 60_000);
 
+  it('cuts alike across the edges of the regions the threads share, whatever their size', async () => {
+    // Regions smaller than a chunk (a chunk then spans several), around one, and larger; runs of
+    // one byte make forced 128 KiB cuts that cross region edges.
+    const files = [mixed(3 * MiB + 4321), randomBytes(1 * MiB + 99)];
+    const one = await upload(files, 1);
+    for (const region of [5000, 64 * KiB + 1, 128 * KiB, 300 * KiB + 7]) expect(await upload(files, 2, 256 * KiB, region), `regions of ${region} bytes`).toEqual(one);
+  }, 60_000);
+
   it('gives the same result at the edge sizes: empty, under 8 KiB, a chunk, a batch and their neighbours', async () => {
     const sizes = [0, 1, 8191, 8192, 8193, 128 * KiB, 1 * MiB - 1, 1 * MiB, 1 * MiB + 1, 1 * MiB + 128 * KiB, 2 * MiB];
     const files = sizes.map((n) => randomBytes(n));
@@ -95,8 +104,8 @@ describe('own Xet writer with chunk hashing on worker threads', () => {
   it('a hashing thread that crashes fails the batch and every later one with an error saying so', async () => {
     const pool = new ChunkHashPool(2, "require('node:worker_threads').parentPort.on('message', () => process.exit(7));");
     try {
-      await expect(pool.hash(new SharedArrayBuffer(16), [16])).rejects.toThrow(/chunk-hashing worker thread exited unexpectedly \(exit code 7\)/u);
-      await expect(pool.hash(new SharedArrayBuffer(16), [16])).rejects.toThrow(/exited unexpectedly/u);
+      await expect(pool.hash(new SharedArrayBuffer(16), 0, [16])).rejects.toThrow(/chunk-hashing worker thread exited unexpectedly \(exit code 7\)/u);
+      await expect(pool.hash(new SharedArrayBuffer(16), 0, [16])).rejects.toThrow(/exited unexpectedly/u);
     } finally {
       await pool.close();
     }
@@ -105,7 +114,7 @@ describe('own Xet writer with chunk hashing on worker threads', () => {
   it('a hashing thread that throws is reported with its error', async () => {
     const pool = new ChunkHashPool(1, "require('node:worker_threads').parentPort.on('message', () => { throw new Error('no wasm here'); });");
     try {
-      await expect(pool.hash(new SharedArrayBuffer(16), [16])).rejects.toThrow(/chunk-hashing worker thread failed: no wasm here/u);
+      await expect(pool.hash(new SharedArrayBuffer(16), 0, [16])).rejects.toThrow(/chunk-hashing worker thread failed: no wasm here/u);
     } finally {
       await pool.close();
     }

@@ -9,7 +9,9 @@
  */
 import { hashToHex, xorbHash, type Chunk } from '@huggingface/xetchunk-wasm';
 import { ChunkHashPool } from '../../hash/chunk-hash-pool.js';
-import { XetChunker, type DataChunk } from '../../hash/xet-chunker.js';
+import { cutsFromCandidates, MAX_CHUNK, XetChunker, type DataChunk } from '../../hash/xet-chunker.js';
+import { readerOf } from '../../core/file-reader.js';
+import type { FileReader } from '../../core/ports.js';
 import { startSha256 } from '../../hash/sha256.js';
 import { EMPTY_FILE_XET_HASH } from '../../hash/xet-hash.js';
 import { DedupRateLimited } from './cas-client.js';
@@ -64,13 +66,15 @@ export interface XetWriterOptions {
    */
   unregistered?: (xorbHash: string) => ShardXorb | undefined;
   /**
-   * Threads that hash chunks (the --upload-threads setting). 1 or unset: all on this thread. More:
-   * this thread finds the chunk boundaries (sequential, and fast), and batches of chunks are hashed
-   * on that many worker threads while it packs the batches already hashed, in their order.
+   * Threads that hash (the --upload-threads setting). 1 or unset: all on this thread. More: that
+   * many worker threads find where chunks may end, hash the chunks and compute the sha256, region
+   * by region, while this thread reads, picks the cuts and packs the chunks already hashed, in order.
    */
   threads?: number;
-  /** Files from this size use the worker threads (default 2 batches: a smaller file could not use two). */
+  /** Files from this size use the worker threads (default 2 regions: a smaller file could not use two). */
   threadsMinFileBytes?: number;
+  /** Bytes per region of the threaded path (default REGION_BYTES; at least 64; tests use small ones to cross many region edges). */
+  regionBytes?: number;
 }
 
 /** Thrown when reading a file failed: the file fails, the rest of the call goes on. */
@@ -136,24 +140,35 @@ const ANSWER_WAIT_AFTER_BYTES = 4 * 1024 * 1024;
  * only ever fed chunks and an empty file has none (data/src/sha256.rs returns the default hash).
  */
 const EMPTY_FILE_SHA256_FIELD = new Uint8Array(32);
+/** The single-thread path reads in blocks of this size, into one buffer. */
+const READ_BLOCK_BYTES = 1024 * 1024;
 /**
- * Chunks go to a hashing thread in batches of about batchBytes(threads): large enough that the two messages
- * a batch costs this thread (chunk hashes, sha256) are few next to the hashing, small enough that
- * BATCHES_PER_THREAD batches per thread in flight stay within BATCHES_MAX_BYTES (4 MiB batches up to
- * 4 threads, 1 MiB from 16 threads: 32 MiB in all).
+ * The threaded path reads the file in regions of this size: large enough that the four messages a
+ * region costs are few next to its hashing, small enough that the regions held stay near 32 MiB
+ * with 2 threads.
  */
-const BATCH_MAX_BYTES = 4 * 1024 * 1024;
-const BATCH_MIN_BYTES = 1024 * 1024;
-const BATCHES_MAX_BYTES = 32 * 1024 * 1024;
-/** Room past a batch's size for one more chunk of the largest size. */
-const BATCH_SLACK = 128 * 1024;
-/** Batches in flight per hashing thread: one being hashed, one waiting, so no thread idles between two. */
-const BATCHES_PER_THREAD = 2;
+const REGION_BYTES = 4 * 1024 * 1024;
+/** Room before a region's bytes for the unfinished chunk of the region before it (always under 128 KiB). */
+const REGION_LEAD = MAX_CHUNK;
+/** The rolling hash's window: the bytes before a region a thread needs to judge its first places. */
+const WINDOW_BYTES = 64;
+/** Regions per hashing thread held at once: read ahead, being hashed, being taken. */
+const REGIONS_PER_THREAD = 2;
 
-/** The batch size for this many hashing threads (see BATCH_MAX_BYTES). */
-function batchBytes(threads: number): number {
-  const share = Math.floor(BATCHES_MAX_BYTES / (threads * BATCHES_PER_THREAD) / BATCH_MIN_BYTES) * BATCH_MIN_BYTES;
-  return Math.min(BATCH_MAX_BYTES, Math.max(BATCH_MIN_BYTES, share));
+/** A region of a file in a shared buffer, on its way through #readAllPooled. */
+interface Region {
+  buf: SharedArrayBuffer;
+  view: Buffer;
+  /** Bytes of the file in it, from REGION_LEAD. */
+  length: number;
+  summed: Promise<void>;
+  cuts: Promise<Uint32Array>;
+  /** Where its first chunk begins (the carried chunk, before REGION_LEAD), and the lengths of the chunks that end in it. */
+  start: number;
+  lengths: number[];
+  hashed: Promise<Uint8Array> | undefined;
+  /** Its hashes are back. */
+  ready: boolean;
 }
 
 export class XetWriter {
@@ -176,14 +191,17 @@ export class XetWriter {
   #acked = 0;
   /** The background dedup query in flight, if any (one at a time). */
   #asking: Promise<void> | undefined;
-  /** The hashing threads (started with the first file that uses them), and batch buffers back from them for reuse. */
+  /** The hashing threads (started with the first file that uses them), and region buffers back from them for reuse. */
   #pool: ChunkHashPool | undefined;
-  readonly #freeBatches: SharedArrayBuffer[] = [];
+  readonly #freeRegions: SharedArrayBuffer[] = [];
   /** Numbers the files whose sha256 runs on the hashing threads. */
   #pooledFiles = 0;
 
+  readonly #regionBytes: number;
+
   constructor(options: XetWriterOptions) {
     this.#o = options;
+    this.#regionBytes = Math.max(WINDOW_BYTES, options.regionBytes ?? REGION_BYTES);
   }
 
   /** Bytes of every file added so far that went through the chunker: where the next file starts in onAcknowledged's count. */
@@ -218,8 +236,9 @@ export class XetWriter {
   /**
    * Chunks one file and returns its Xet hash. A read error of the source (file changed, gone)
    * is thrown as SourceReadError and the file is left out; its chunks already packed are harmless.
+   * The source is closed when this returns or throws.
    */
-  async addFile(source: AsyncIterable<Uint8Array>, sizeBytes: number, onBytes?: (done: number) => void): Promise<string> {
+  async addFile(source: FileReader | AsyncIterable<Uint8Array>, sizeBytes: number, onBytes?: (done: number) => void): Promise<string> {
     const chunker = await XetChunker.create();
     const encoder = this.#o.encoder?.() ?? new ChunkEncoder();
     const file: FileState = { hash: new FileHashStream(), terms: [], verify: new VerificationStream() };
@@ -253,19 +272,17 @@ export class XetWriter {
       }
       unmatched = sent ? unmatched + chunk.length : 0;
     };
-    const iterator = source[Symbol.asyncIterator]();
+    const reader = Symbol.asyncIterator in source ? readerOf(source) : source;
     const threads = this.#o.threads ?? 1;
-    const pooled = threads > 1 && sizeBytes >= (this.#o.threadsMinFileBytes ?? 2 * BATCH_MIN_BYTES);
-    let finished = false;
+    const pooled = threads > 1 && sizeBytes >= (this.#o.threadsMinFileBytes ?? 2 * this.#regionBytes);
     let sha256: Uint8Array;
     try {
       sha256 = pooled
-        ? await this.#readAllPooled(iterator, chunker, take, onBytes, (this.#pool ??= new ChunkHashPool(threads)))
-        : await this.#readAll(iterator, chunker, take, onBytes);
-      finished = true;
+        ? await this.#readAllPooled(reader, take, onBytes, (this.#pool ??= new ChunkHashPool(threads)))
+        : await this.#readAll(reader, chunker, take, onBytes);
     } finally {
-      // Stopped early (a CAS call failed): close the source so its file handle is released now.
-      if (!finished) await iterator.return?.().catch(() => undefined);
+      // Also when stopped early (a CAS call failed): the file handle is released now.
+      await reader.close().catch(() => undefined);
     }
     const last = file.terms.at(-1);
     if (last) last.verification = file.verify.take();
@@ -276,16 +293,19 @@ export class XetWriter {
     return hash;
   }
 
-  async #readAll(
-    iterator: AsyncIterator<Uint8Array>,
-    chunker: XetChunker,
-    take: (chunk: DataChunk) => Promise<void>,
-    onBytes: ((done: number) => void) | undefined,
-  ): Promise<Uint8Array> {
+  async #readAll(reader: FileReader, chunker: XetChunker, take: (chunk: DataChunk) => Promise<void>, onBytes: ((done: number) => void) | undefined): Promise<Uint8Array> {
     const sha256 = startSha256();
-    for await (const block of readBlocks(iterator, onBytes)) {
+    // One buffer for every read: each chunk is taken (copied into a xorb) before the next read, and the chunker copies what it carries.
+    const buf = Buffer.allocUnsafe(READ_BLOCK_BYTES);
+    let done = 0;
+    for (;;) {
+      const n = await readSome(reader, buf, 0, READ_BLOCK_BYTES);
+      if (n === 0) break;
+      const block = buf.subarray(0, n);
       sha256.update(block);
       for (const chunk of chunker.push(block)) await take(chunk);
+      done += n;
+      onBytes?.(done);
     }
     const last = chunker.finish();
     if (last) await take(last);
@@ -293,75 +313,128 @@ export class XetWriter {
   }
 
   /**
-   * As #readAll, with the hashes computed on the hashing threads: this thread cuts chunks and copies
-   * them into shared batch buffers (the chunker's views last only until its next call); a batch goes
-   * to a thread for its chunk hashes, and to the first thread for the file's sha256, once it holds
-   * its batch size; batches are taken back strictly in the order they were sent, so chunks reach `take`
-   * in file order. At most BATCHES_PER_THREAD × threads batches are out. Returns the file's sha256.
+   * As #readAll, with the work split over the hashing threads. The file is read in regions straight
+   * into shared buffers (REGION_BYTES each by default, after REGION_LEAD bytes of room); for each region:
+   * 1. as soon as it is read, a thread feeds it to the file's sha256 (the first thread, in file
+   *    order) and another lists where chunks may end in it (ChunkHashPool.cuts, given the 64 bytes
+   *    before it, copied into the lead);
+   * 2. in file order, this thread copies the previous region's unfinished chunk into the lead, just
+   *    before the region's bytes, and picks the cuts (cutsFromCandidates: cheap); a thread hashes the chunks;
+   * 3. in file order, the chunks go to `take` as views of the region.
+   * A region's buffer is reused once its chunks are taken, its sha256 fed and its unfinished chunk
+   * copied on. At most REGIONS_PER_THREAD × threads + 2 regions are held. Returns the file's sha256.
    */
   async #readAllPooled(
-    iterator: AsyncIterator<Uint8Array>,
-    chunker: XetChunker,
+    reader: FileReader,
     take: (chunk: DataChunk) => Promise<void>,
     onBytes: ((done: number) => void) | undefined,
     pool: ChunkHashPool,
   ): Promise<Uint8Array> {
     const file = this.#pooledFiles++;
-    const out: Array<{ buf: SharedArrayBuffer; lengths: number[]; hashed: Promise<Uint8Array>; summed: Promise<void> }> = [];
-    const size = batchBytes(pool.threads);
-    let batch = this.#newBatch(size);
+    const held: Region[] = [];
+    const limit = pool.threads * REGIONS_PER_THREAD + 2;
+    /** held[0 .. resolved) have their cuts picked and their hashes asked for. */
+    let resolved = 0;
+    let reading: Promise<Region | undefined> | undefined;
+    let ended = false;
+    let done = 0;
+    /** Where the unfinished chunk begins in the last resolved region. */
+    let rest = 0;
+    const readRegion = async (): Promise<Region | undefined> => {
+      const buf = this.#freeRegions.pop() ?? new SharedArrayBuffer(REGION_LEAD + this.#regionBytes);
+      const view = Buffer.from(buf);
+      const length = await readSome(reader, view, REGION_LEAD, this.#regionBytes);
+      if (length === 0) {
+        this.#freeRegions.push(buf);
+        return undefined;
+      }
+      const before = held.at(-1);
+      // The 64 bytes before the region, so that a thread can judge its first windows (the carried chunk brings the same bytes later).
+      if (before) copyBytes(view, REGION_LEAD - WINDOW_BYTES, before.view.subarray(REGION_LEAD + before.length - WINDOW_BYTES, REGION_LEAD + before.length));
+      const summed = pool.sha256(file, buf, REGION_LEAD, length);
+      const cuts = pool.cuts(buf, REGION_LEAD, REGION_LEAD + length, before !== undefined);
+      summed.catch(() => undefined);
+      cuts.catch(() => undefined);
+      done += length;
+      onBytes?.(done);
+      return { buf, view, length, summed, cuts, start: REGION_LEAD, lengths: [], hashed: undefined, ready: false };
+    };
+    const resolve = async (index: number) => {
+      const region = held[index] as Region;
+      const candidates = await region.cuts;
+      const before = held[index - 1];
+      let start = REGION_LEAD;
+      if (before) {
+        const carried = before.view.subarray(rest, REGION_LEAD + before.length);
+        start = REGION_LEAD - carried.length;
+        copyBytes(region.view, start, carried);
+      }
+      const end = REGION_LEAD + region.length;
+      const cut = cutsFromCandidates(candidates, start, end, ended && index === held.length - 1);
+      rest = cut.rest;
+      region.start = start;
+      region.lengths = cut.lengths;
+      if (cut.lengths.length === 0) {
+        region.ready = true;
+        return;
+      }
+      const hashed = pool.hash(region.buf, start, cut.lengths);
+      hashed.then(
+        () => (region.ready = true),
+        () => undefined,
+      );
+      region.hashed = hashed;
+    };
     const takeOldest = async () => {
-      const first = out.shift();
-      if (!first) return;
-      const hashes = await first.hashed;
-      let offset = 0;
-      for (let i = 0; i < first.lengths.length; i++) {
-        const length = first.lengths[i] as number;
-        // A view: the hashes' buffer came from the thread (transferred) and nothing writes to it.
-        await take({ hash: hashes.subarray(32 * i, 32 * i + 32), length, data: Buffer.from(first.buf, offset, length) });
+      const region = held.shift() as Region;
+      resolved--;
+      const hashes = region.hashed ? await region.hashed : new Uint8Array(0);
+      let offset = region.start;
+      for (let i = 0; i < region.lengths.length; i++) {
+        const length = region.lengths[i] as number;
+        // Views: the hashes came from the thread (transferred), and take() copies what it keeps.
+        await take({ hash: hashes.subarray(32 * i, 32 * i + 32), length, data: region.view.subarray(offset, offset + length) });
         offset += length;
       }
-      // take() copied every chunk it keeps (into a xorb); once the sha256 has read it too, the buffer carries another batch.
-      await first.summed;
-      this.#freeBatches.push(first.buf);
+      await region.summed;
+      this.#freeRegions.push(region.buf);
     };
-    const send = async () => {
-      if (batch.lengths.length === 0) return;
-      const buf = batch.buf.buffer as SharedArrayBuffer;
-      const hashed = pool.hash(buf, batch.lengths);
-      const summed = pool.sha256(file, buf, batch.used);
-      // Awaited in order below; a batch left behind by an error must not be an unhandled rejection.
-      hashed.catch(() => undefined);
-      summed.catch(() => undefined);
-      out.push({ buf, lengths: batch.lengths, hashed, summed });
-      batch = this.#newBatch(size);
-      while (out.length >= pool.threads * BATCHES_PER_THREAD) await takeOldest();
-    };
-    const add = async (data: Buffer) => {
-      copyBytes(batch.buf, batch.used, data);
-      batch.used += data.length;
-      batch.lengths.push(data.length);
-      if (batch.used >= size) await send();
-    };
-    for await (const block of readBlocks(iterator, onBytes)) for (const data of chunker.cut(block)) await add(data);
-    const last = chunker.cutFinish();
-    if (last) await add(last);
-    await send();
-    while (out.length > 0) await takeOldest();
+    try {
+      for (;;) {
+        if (!ended && reading === undefined && held.length < limit) reading = readRegion();
+        // A region's cuts are picked once it is known whether the file ends with it.
+        if (resolved < held.length && (resolved + 1 < held.length || ended)) {
+          await resolve(resolved++);
+          continue;
+        }
+        // The oldest region goes once the next one has copied its unfinished chunk, or when it is the last.
+        const oldest = held[0];
+        const takeable = oldest !== undefined && (resolved >= 2 || (ended && resolved === held.length));
+        if (takeable && (oldest.ready || reading === undefined)) {
+          await takeOldest();
+          continue;
+        }
+        if (reading !== undefined) {
+          const region = await reading;
+          reading = undefined;
+          if (region) held.push(region);
+          else ended = true;
+          continue;
+        }
+        if (held.length === 0) break;
+      }
+    } finally {
+      // Stopped early: a read still out must not become an unhandled rejection.
+      if (reading !== undefined) await reading.catch(() => undefined);
+    }
     return pool.sha256Digest(file);
-  }
-
-  #newBatch(size: number): { buf: Buffer; used: number; lengths: number[] } {
-    let ab = this.#freeBatches.pop();
-    if (ab === undefined || ab.byteLength < size + BATCH_SLACK) ab = new SharedArrayBuffer(size + BATCH_SLACK);
-    return { buf: Buffer.from(ab), used: 0, lengths: [] };
   }
 
   /** Stops the hashing threads, if any were started. finish() does it too; call it when a call ends early. */
   async close(): Promise<void> {
     const pool = this.#pool;
     this.#pool = undefined;
-    this.#freeBatches.length = 0;
+    this.#freeRegions.length = 0;
     await pool?.close();
   }
 
@@ -546,26 +619,23 @@ export class XetWriter {
  * length does (one memcpy, then nothing left to repeat). Most of the main thread's time in the
  * threaded path went to these two copies per byte.
  */
-function copyBytes(target: Buffer, offset: number, source: Buffer): void {
+function copyBytes(target: Buffer, offset: number, source: Uint8Array): void {
   if (source.length > 0) target.fill(source, offset, offset + source.length);
 }
 
-/** The blocks of a source, as Buffers; a read error becomes SourceReadError. Reports the bytes read so far. */
-async function* readBlocks(iterator: AsyncIterator<Uint8Array>, onBytes: ((done: number) => void) | undefined): AsyncGenerator<Buffer> {
-  let done = 0;
-  for (;;) {
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await iterator.next();
-    } catch (error) {
-      throw new SourceReadError(error);
+/** Fills `into` from `offset` with up to `length` bytes (fewer only at the end); a read error becomes SourceReadError. */
+async function readSome(reader: FileReader, into: Uint8Array, offset: number, length: number): Promise<number> {
+  let filled = 0;
+  try {
+    while (filled < length) {
+      const n = await reader.read(into, offset + filled, length - filled);
+      if (n === 0) break;
+      filled += n;
     }
-    if (next.done) return;
-    const block = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
-    yield block;
-    done += block.length;
-    onBytes?.(done);
+  } catch (error) {
+    throw new SourceReadError(error);
   }
+  return filled;
 }
 
 /** xet-core's global-dedup sample: a chunk whose hash's last u64 is a multiple of 1,024 is worth a query. */

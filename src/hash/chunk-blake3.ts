@@ -1,0 +1,68 @@
+/**
+ * BLAKE3 keyed with the Xet data key, one chunk at a time: the chunk hash of docs/xet/hashing.md.
+ *
+ * Native first: @napi-rs/blake-hash (the Rust `blake3` crate, with its AVX2/AVX-512/NEON code picked
+ * at run time) hashes a 64 KiB chunk at about 0.23 CPU s per GiB on this project's machine, where
+ * hash-wasm's portable WebAssembly takes about 1.3 s; hashing chunks was the largest single cost of
+ * an upload. Where the native package has no build for the platform, or fails to load, hash-wasm
+ * computes the same bytes (test/unit/chunk-blake3.test.ts holds the two to each other and to
+ * xet-core's vectors), so an upload never depends on it.
+ *
+ * Each hash is computed synchronously start to end, so one hasher serves every caller of a thread.
+ */
+import { createRequire } from 'node:module';
+import { createBLAKE3 } from 'hash-wasm';
+
+export type ChunkHashFn = (data: Uint8Array) => Uint8Array;
+
+/** Which implementation computes the chunk hashes (bench/writer-noop.ts reports it). */
+export type Blake3Impl = 'native' | 'wasm';
+
+interface NativeHasher {
+  reset(): void;
+  update(input: Uint8Array): unknown;
+  digestBuffer(): Buffer;
+}
+interface NativeModule {
+  Blake3Hasher: { newKeyed(key: Buffer): NativeHasher };
+}
+
+/** The native module's resolved path, or undefined when it cannot load here (tests force this with HF_OUTBOX_BLAKE3=wasm). */
+export function nativeBlake3Path(): string | undefined {
+  if (process.env['HF_OUTBOX_BLAKE3'] === 'wasm') return undefined;
+  try {
+    const require = createRequire(import.meta.url);
+    const path = require.resolve('@napi-rs/blake-hash');
+    (require(path) as NativeModule).Blake3Hasher.newKeyed(Buffer.alloc(32));
+    return path;
+  } catch {
+    return undefined;
+  }
+}
+
+let native: string | undefined | null = null;
+
+/** The keyed chunk hash function, native when it loads, else WebAssembly. */
+export async function keyedBlake3(key: Uint8Array, impl: Blake3Impl | 'auto' = 'auto'): Promise<{ impl: Blake3Impl; hash: ChunkHashFn }> {
+  if (native === null) native = nativeBlake3Path();
+  if (impl !== 'wasm' && native !== undefined) {
+    const hasher = (createRequire(import.meta.url)(native) as NativeModule).Blake3Hasher.newKeyed(Buffer.from(key));
+    return {
+      impl: 'native',
+      hash: (data) => {
+        hasher.reset();
+        hasher.update(data);
+        return hasher.digestBuffer();
+      },
+    };
+  }
+  const wasm = await createBLAKE3(256, key);
+  return {
+    impl: 'wasm',
+    hash: (data) => {
+      wasm.init();
+      wasm.update(data);
+      return wasm.digest('binary');
+    },
+  };
+}
