@@ -59,8 +59,12 @@ class OwnWriterRefused extends Error {
   }
 }
 
-/** paths-info is asked about this many paths per request (the JS client's chunk size). */
-const MAX_PATHS_PER_CALL = 100;
+/**
+ * paths-info is asked about this many paths per request: huggingface_hub and hf-hub batch 1,000
+ * (docs/hub-bucket-api.md H5; the JS client sends all paths in one). At 100, a call of 500 files
+ * cost 15 paths-info requests for its three checks (free before, still free, landed as written).
+ */
+const MAX_PATHS_PER_CALL = 1000;
 /** addFile operations per upload call and batch request: huggingface_hub and hf-hub send up to 1,000. */
 const MAX_FILES_PER_CALL = 1000;
 /**
