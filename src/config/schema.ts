@@ -169,7 +169,7 @@ export const OPTIONS = {
     kind: 'integer',
     arg: 'n',
     description:
-      "Threads that hash an upload's chunks with the own Xet writer (0: half the cores this process may use, at least 1, leaving the rest to training). 1 hashes on the main thread; more hash in worker threads while the main thread finds chunk boundaries and packs xorbs.",
+      "Threads that hash an upload's chunks with the own Xet writer (0: half the cores this process may use, at least 1, leaving the rest to training). 1 hashes on the main thread; more do the rolling hash, chunk hashes and sha256 in worker threads while the main thread reads and packs xorbs.",
     defaultText: '0 (half the cores)',
     example: '4',
     schema: v.optional(wholeNumber(0, 256), 0),
