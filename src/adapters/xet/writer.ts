@@ -73,7 +73,7 @@ export interface XetWriterOptions {
   threads?: number;
   /** Files from this size use the worker threads (default 2 regions: a smaller file could not use two). */
   threadsMinFileBytes?: number;
-  /** Bytes per region of the threaded path (default REGION_BYTES; at least 64; tests use small ones to cross many region edges). */
+  /** Bytes per region of the threaded path (default regionBytesFor(threads); at least 64; tests use small ones to cross many region edges). */
   regionBytes?: number;
 }
 
@@ -143,17 +143,25 @@ const EMPTY_FILE_SHA256_FIELD = new Uint8Array(32);
 /** The single-thread path reads in blocks of this size, into one buffer. */
 const READ_BLOCK_BYTES = 1024 * 1024;
 /**
- * The threaded path reads the file in regions of this size: large enough that the four messages a
- * region costs are few next to its hashing, small enough that the regions held stay near 32 MiB
- * with 2 threads.
+ * The threaded path reads the file in regions of at most this size: large enough that the four
+ * messages a region costs are few next to its hashing, and no more than REGIONS_MAX_BYTES held in
+ * all: 4 MiB regions up to 3 threads, 3 MiB at 4, 2 MiB at 5 to 7, 1 MiB from 8 (regionBytesFor).
  */
 const REGION_BYTES = 4 * 1024 * 1024;
+const REGION_MIN_BYTES = 1024 * 1024;
+const REGIONS_MAX_BYTES = 32 * 1024 * 1024;
 /** Room before a region's bytes for the unfinished chunk of the region before it (always under 128 KiB). */
 const REGION_LEAD = MAX_CHUNK;
 /** The rolling hash's window: the bytes before a region a thread needs to judge its first places. */
 const WINDOW_BYTES = 64;
 /** Regions per hashing thread held at once: read ahead, being hashed, being taken. */
 const REGIONS_PER_THREAD = 2;
+
+/** The region size for this many hashing threads (see REGION_BYTES). */
+function regionBytesFor(threads: number): number {
+  const share = Math.floor(REGIONS_MAX_BYTES / (threads * REGIONS_PER_THREAD + 2) / REGION_MIN_BYTES) * REGION_MIN_BYTES;
+  return Math.min(REGION_BYTES, Math.max(REGION_MIN_BYTES, share));
+}
 
 /** A region of a file in a shared buffer, on its way through #readAllPooled. */
 interface Region {
@@ -201,7 +209,7 @@ export class XetWriter {
 
   constructor(options: XetWriterOptions) {
     this.#o = options;
-    this.#regionBytes = Math.max(WINDOW_BYTES, options.regionBytes ?? REGION_BYTES);
+    this.#regionBytes = Math.max(WINDOW_BYTES, options.regionBytes ?? regionBytesFor(options.threads ?? 1));
   }
 
   /** Bytes of every file added so far that went through the chunker: where the next file starts in onAcknowledged's count. */
@@ -314,7 +322,7 @@ export class XetWriter {
 
   /**
    * As #readAll, with the work split over the hashing threads. The file is read in regions straight
-   * into shared buffers (REGION_BYTES each by default, after REGION_LEAD bytes of room); for each region:
+   * into shared buffers (regionBytesFor(threads) each by default, after REGION_LEAD bytes of room); for each region:
    * 1. as soon as it is read, a thread feeds it to the file's sha256 (the first thread, in file
    *    order) and another lists where chunks may end in it (ChunkHashPool.cuts, given the 64 bytes
    *    before it, copied into the lead);
