@@ -7,7 +7,8 @@
  *   tsx bench/run.ts [--quick] [--only 1,3] [--profile] [--strict] [--build | --skip-build]
  *
  * It first builds src/ with tsconfig.build.json into its own bench/results/dist/ (not dist/, which
- * other people's `npm test` may rebuild mid-run), unless that is already newer than src/ (--build forces it).
+ * other people's `npm test` may rebuild mid-run), unless that was built from the same src/ and configs
+ * (a sha256 of their contents, stamped after each build; --build forces it).
  *
  * Writes bench/results/<scenario>.json (<scenario>.quick.json for --quick) and summary(.quick).md,
  * and prints one Markdown table. Exit 1 when a run fails or an upload does not read back correctly

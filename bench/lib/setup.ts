@@ -1,7 +1,7 @@
 /** Paths, the bench token and bucket, temp workspaces, the build, and the two tools under test. */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -81,27 +81,62 @@ export interface BuildInfo {
   srcHash: string;
 }
 
+/** Written into BUILD_DIR after each build: what it was built from, so an unchanged tree is not rebuilt. */
+const BUILD_STAMP = path.join(BUILD_DIR, '.bench-build.json');
+/** Besides src/, what can change the emitted JS or its type errors. */
+const BUILD_CONFIGS = ['tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
+
+interface BuildStamp {
+  inputs: string;
+  ok: boolean;
+  warning?: string;
+}
+
 /**
  * Builds src/ with the project's own build config (what `npm run build` runs) into the bench's
  * private BUILD_DIR, not dist/: other engineers' `npm test` rebuilds dist/ at any moment, and one did
  * swap it under a running bench. Node still finds node_modules by walking up from there.
  * A type error in someone's unfinished file must not stop the bench: it then emits anyway (types do
  * not change the JS) and says so in the results.
+ *
+ * Not rebuilt when BUILD_DIR's stamp names the same inputs: a sha256 over every file under src/ and
+ * the configs (path + bytes, read before the build starts). The stamp is written only once a build
+ * has finished, into a folder emptied first, so an interrupted build, an edit made during a build,
+ * or any change since (content, not mtime: a checkout or a restored file does not fool it) rebuilds.
+ * `force` (--build) rebuilds anyway.
  */
 export function build(options: { force?: boolean; skip?: boolean } = {}): BuildInfo {
   const started = Date.now();
   if (options.skip && existsSync(CLI)) return { ok: true, ms: 0, srcHash: 'unknown (build skipped)', warning: 'skipped (--skip-build)' };
-  const srcHash = hashSources();
-  if (!options.force && isFresh()) return { ok: true, ms: 0, srcHash, warning: `${path.relative(ROOT, BUILD_DIR)} is newer than every file under src/: not rebuilt` };
+  const { srcHash, inputs } = hashInputs();
+  const stamp = readStamp();
+  if (!options.force && stamp?.inputs === inputs && existsSync(CLI)) {
+    const earlier = stamp.ok ? '' : `; ${stamp.warning ?? 'the build reported type errors'}`;
+    return { ok: stamp.ok, ms: 0, srcHash, warning: `${path.relative(ROOT, BUILD_DIR)} was built from these same sources and configs: not rebuilt${earlier}` };
+  }
   rmSync(BUILD_DIR, { recursive: true, force: true });
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const args = [tsc, '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR, '--declaration', 'false', '--sourceMap', 'false'];
+  // One pass that emits even on type errors (the JS is the same), instead of a second pass after a failed one.
+  const args = [tsc, '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR, '--declaration', 'false', '--sourceMap', 'false', '--noEmitOnError', 'false'];
   const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' });
-  if (r.status === 0) return { ok: true, ms: Date.now() - started, srcHash };
-  const errors = `${r.stdout}${r.stderr}`.split('\n').filter((l) => /error TS/.test(l)).slice(0, 10).join('\n');
-  spawnSync(process.execPath, [...args, '--noEmitOnError', 'false'], { cwd: ROOT, encoding: 'utf8' });
-  if (!existsSync(CLI)) throw new Error(`the build failed and left no ${CLI}:\n${errors}`);
-  return { ok: false, srcHash, warning: `the build reported type errors; emitted anyway:\n${errors}`, ms: Date.now() - started };
+  let info: BuildInfo;
+  if (r.status === 0) info = { ok: true, ms: Date.now() - started, srcHash };
+  else {
+    const errors = `${r.stdout}${r.stderr}`.split('\n').filter((l) => /error TS/.test(l)).slice(0, 10).join('\n');
+    if (!existsSync(CLI)) throw new Error(`the build failed and left no ${CLI}:\n${errors || `${r.stdout}${r.stderr}`}`);
+    info = { ok: false, srcHash, warning: `the build reported type errors; emitted anyway:\n${errors}`, ms: Date.now() - started };
+  }
+  const written: BuildStamp = { inputs, ok: info.ok, ...(info.warning ? { warning: info.warning } : {}) };
+  writeFileSync(BUILD_STAMP, `${JSON.stringify(written)}\n`);
+  return info;
+}
+
+function readStamp(): BuildStamp | undefined {
+  try {
+    return JSON.parse(readFileSync(BUILD_STAMP, 'utf8')) as BuildStamp;
+  } catch {
+    return undefined;
+  }
 }
 
 function sourceFiles(): string[] {
@@ -111,31 +146,24 @@ function sourceFiles(): string[] {
     .sort();
 }
 
-function hashSources(): string {
-  const hash = createHash('sha256');
+/** srcHash: sha256 over every file under src/ (path + bytes), the figure the results record; inputs: the same plus the configs. */
+function hashInputs(): { srcHash: string; inputs: string } {
+  const src = createHash('sha256');
   for (const f of sourceFiles()) {
-    hash.update(path.relative(ROOT, f));
-    hash.update(readFileSync(f));
+    src.update(path.relative(ROOT, f));
+    src.update(readFileSync(f));
   }
-  return hash.digest('hex').slice(0, 16);
-}
-
-/** BUILD_DIR/cli/main.js (rewritten by every build) is newer than every file under src/ and the configs. */
-function isFresh(): boolean {
-  let built: number;
-  try {
-    built = statSync(CLI).mtimeMs;
-  } catch {
-    return false;
-  }
-  const inputs = [path.join(ROOT, 'tsconfig.json'), path.join(ROOT, 'tsconfig.build.json'), path.join(ROOT, 'package-lock.json'), ...sourceFiles()];
-  return inputs.every((f) => {
+  const srcHash = src.digest('hex');
+  const all = createHash('sha256').update(srcHash);
+  for (const f of BUILD_CONFIGS) {
+    all.update(f);
     try {
-      return statSync(f).mtimeMs < built;
+      all.update(readFileSync(path.join(ROOT, f)));
     } catch {
-      return true;
+      all.update('(missing)');
     }
-  });
+  }
+  return { srcHash: srcHash.slice(0, 16), inputs: all.digest('hex') };
 }
 
 export function gitState(): { commit: string; dirty: string[] } {
