@@ -19,8 +19,8 @@ const TSX = ['--import', 'tsx'];
 
 export async function largeFile(ctx: Ctx): Promise<ScenarioResult> {
   const started = Date.now();
-  const size = ctx.quick ? 64 * MiB : 2 * GiB;
-  const ingestMiB = ctx.quick ? 32 : 512;
+  const size = ctx.quick ? 32 * MiB : 2 * GiB;
+  const ingestMiB = ctx.quick ? 16 : 512;
   const ws = await makeWorkspace('s1');
   const rel = 'data/large.bin';
   const file = path.join(ws.outbox, rel);

@@ -16,8 +16,8 @@ const withAgent = (rel: string) => rel.replace(/(\.[^./]+)$/, `_${AGENT}$1`);
 
 export async function manySmallFiles(ctx: Ctx): Promise<ScenarioResult> {
   const started = Date.now();
-  const count = ctx.quick ? 500 : 5000;
-  const naiveBudgetMs = ctx.quick ? 2_000 : 120_000;
+  const count = ctx.quick ? 400 : 5000;
+  const naiveBudgetMs = ctx.quick ? 1_000 : 120_000;
   const sample = ctx.quick ? 10 : 40;
   const ws = await makeWorkspace('s2');
   const dir = path.join(ws.outbox, 'data', 'many');

@@ -15,7 +15,9 @@ import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult, r
 import { AGENT, hfjsUpload, hfOutbox, makeWorkspace } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
+/** Checkpoints in the series: full mode, and quick mode (the first plus two with changes: dedup still shown twice). */
 const STEPS = 5;
+const QUICK_STEPS = 3;
 const CHANGED = 0.05;
 const REGIONS = 4;
 
@@ -30,15 +32,16 @@ interface Step {
 export async function checkpointSeries(ctx: Ctx): Promise<ScenarioResult> {
   const started = Date.now();
   const size = ctx.quick ? 16 * MiB : 500 * MiB;
+  const count = ctx.quick ? QUICK_STEPS : STEPS;
   const ws = await makeWorkspace('s4');
   const store = path.join(ws.root, 'series');
   const rand = prng(4);
   const verifier = new Verifier();
 
-  ctx.log(`s4: writing ${STEPS} checkpoints of ${size / MiB} MiB (${CHANGED * 100}% rewritten between steps)`);
+  ctx.log(`s4: writing ${count} checkpoints of ${size / MiB} MiB (${CHANGED * 100}% rewritten between steps)`);
   const buf = randomFillSync(Buffer.allocUnsafe(size));
   const steps: Step[] = [];
-  for (let k = 0; k < STEPS; k++) {
+  for (let k = 0; k < count; k++) {
     const regions: Array<[number, number]> = [];
     if (k > 0) {
       const quarter = Math.floor(size / REGIONS);
@@ -67,7 +70,7 @@ export async function checkpointSeries(ctx: Ctx): Promise<ScenarioResult> {
       hfoRuns.push(run);
     }
     for (const s of steps) {
-      await verifier.file(emu, 'hf-outbox sync', `artifacts/checkpoints/step-${s.k}_${AGENT}/model.bin`, { size, sha256: s.sha256 }, ctx.quick && s.k === STEPS - 1 ? 'download' : 'emulator');
+      await verifier.file(emu, 'hf-outbox sync', `artifacts/checkpoints/step-${s.k}_${AGENT}/model.bin`, { size, sha256: s.sha256 }, ctx.quick && s.k === count - 1 ? 'download' : 'emulator');
     }
   });
 
@@ -81,7 +84,7 @@ export async function checkpointSeries(ctx: Ctx): Promise<ScenarioResult> {
     for (const s of steps) await verifier.file(emu, 'hfjs upload', `hfjs/step-${s.k}/model.bin`, { size, sha256: s.sha256 }, 'emulator');
   });
 
-  const S = `4 checkpoints (${STEPS} × ${size / MiB} MiB)`;
+  const S = `4 checkpoints (${count} × ${size / MiB} MiB)`;
   const rows: Row[] = steps.map((_s, k) => {
     const hfo = hfoRuns[k];
     const base = hfjsRuns[k];
@@ -105,7 +108,7 @@ export async function checkpointSeries(ctx: Ctx): Promise<ScenarioResult> {
     mode: ctx.quick ? 'quick' : 'full',
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
-    params: { steps: STEPS, sizeBytes: size, changedFraction: CHANGED, regionsPerStep: REGIONS, settleMs: 500 },
+    params: { steps: count, sizeBytes: size, changedFraction: CHANGED, regionsPerStep: REGIONS, settleMs: 500 },
     measurements: {
       regions: steps.map((s) => s.regions),
       hfOutbox: hfoRuns.map((r, k) => ({ ...r, sentFraction: r.bytesReceived / size, k })),
@@ -115,7 +118,7 @@ export async function checkpointSeries(ctx: Ctx): Promise<ScenarioResult> {
     rows,
     notes: [
       'bytes sent = request-body bytes the emulator received during the run (xorbs, shards, batch and every other call), over the checkpoint size.',
-      `The ideal for checkpoints 1-${STEPS - 1} is about ${CHANGED * 100}% plus one chunk (~64 KiB) of re-chunking at each region edge.`,
+      `The ideal for checkpoints 1-${count - 1} is about ${CHANGED * 100}% plus one chunk (~64 KiB) of re-chunking at each region edge.`,
       ...contentionNotes([...hfoRuns, ...hfjsRuns]),
       ...errorNotes([...hfoRuns, ...hfjsRuns]),
     ],

@@ -21,7 +21,7 @@ const withAgent = (rel: string) => rel.replace(/(\.[^./]+)$/, `_${AGENT}$1`);
 
 export async function scale(ctx: Ctx): Promise<ScenarioResult> {
   const started = Date.now();
-  const count = ctx.quick ? 1_000 : 100_000;
+  const count = ctx.quick ? 500 : 100_000;
   const rssAfterMs = ctx.quick ? 1_000 : 5_000;
   const idleMs = ctx.quick ? 3_000 : 60_000;
   const ws = await makeWorkspace('s5');
