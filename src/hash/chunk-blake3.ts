@@ -1,12 +1,15 @@
 /**
  * BLAKE3 keyed with the Xet data key, one chunk at a time: the chunk hash of docs/xet/hashing.md.
  *
- * Native first: @napi-rs/blake-hash (the Rust `blake3` crate, with its AVX2/AVX-512/NEON code picked
- * at run time) hashes a 64 KiB chunk at about 0.23 CPU s per GiB on this project's machine, where
- * hash-wasm's portable WebAssembly takes about 1.3 s; hashing chunks was the largest single cost of
- * an upload. Where the native package has no build for the platform, or fails to load, hash-wasm
- * computes the same bytes (test/unit/chunk-blake3.test.ts holds the two to each other and to
- * xet-core's vectors), so an upload never depends on it.
+ * Native first: the Linux x64 builds of @napi-rs/blake-hash (the Rust `blake3` crate, with its
+ * AVX2/AVX-512 code picked at run time) hash a 64 KiB chunk at about 0.23 CPU s per GiB on this
+ * project's machine, where hash-wasm's portable WebAssembly takes about 1.3 s; hashing chunks was
+ * the largest single cost of an upload. They are optional dependencies, required directly (the
+ * glibc one, else the musl one): the registry this project installs from carries only those two of
+ * the package's platform builds, and `npm ci` refuses a lockfile missing the others the
+ * package's own loader would list. Anywhere else, or when neither loads, hash-wasm computes the
+ * same bytes (test/unit/chunk-blake3.test.ts holds the two to each other and to the Hub library's
+ * hash), so an upload never depends on it.
  *
  * Each hash is computed synchronously start to end, so one hasher serves every caller of a thread.
  */
@@ -27,17 +30,23 @@ interface NativeModule {
   Blake3Hasher: { newKeyed(key: Buffer): NativeHasher };
 }
 
-/** The native module's resolved path, or undefined when it cannot load here (tests force this with HF_OUTBOX_BLAKE3=wasm). */
+/** The platform builds tried, in order (a build for the other libc fails to load and the next is tried). */
+const NATIVE_BUILDS = ['@napi-rs/blake-hash-linux-x64-gnu', '@napi-rs/blake-hash-linux-x64-musl'];
+
+/** The native module's resolved path, or undefined when none loads here (tests force this with HF_OUTBOX_BLAKE3=wasm). */
 export function nativeBlake3Path(): string | undefined {
-  if (process.env['HF_OUTBOX_BLAKE3'] === 'wasm') return undefined;
-  try {
-    const require = createRequire(import.meta.url);
-    const path = require.resolve('@napi-rs/blake-hash');
-    (require(path) as NativeModule).Blake3Hasher.newKeyed(Buffer.alloc(32));
-    return path;
-  } catch {
-    return undefined;
+  if (process.env['HF_OUTBOX_BLAKE3'] === 'wasm' || process.platform !== 'linux' || process.arch !== 'x64') return undefined;
+  const require = createRequire(import.meta.url);
+  for (const name of NATIVE_BUILDS) {
+    try {
+      const path = require.resolve(name);
+      (require(path) as NativeModule).Blake3Hasher.newKeyed(Buffer.alloc(32));
+      return path;
+    } catch {
+      // not installed, or built for the other libc
+    }
   }
+  return undefined;
 }
 
 let native: string | undefined | null = null;
