@@ -20,7 +20,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { profileMarkdown, type ProfileSummary } from './lib/cpuprofile.js';
 import { fileName, markdownTable, writeResult, type Ctx, type Row, type ScenarioResult } from './lib/report.js';
-import { build, cleanupRunRoot, gitState, RESULTS_DIR } from './lib/setup.js';
+import { compiledScript } from './lib/compile.js';
+import { BENCH_DIR, build, cleanupRunRoot, gitState, RESULTS_DIR } from './lib/setup.js';
 import { largeFile } from './scenarios/s1-large-file.js';
 import { manySmallFiles } from './scenarios/s2-many-small-files.js';
 import { latency } from './scenarios/s3-latency.js';
@@ -64,8 +65,13 @@ const log = (message: string) => console.error(`[bench +${((Date.now() - t0) / 1
 const profileDir = path.join(RESULTS_DIR, 'profiles');
 const ctx: Ctx = { quick: values.quick, profile: values.profile, profileDir, log };
 
-const buildInfo = build({ force: values.build, skip: values['skip-build'] });
+// The two compiles (when needed) side by side: neither is measured.
+const [buildInfo, emulatorCompile] = await Promise.all([
+  build({ force: values.build, skip: values['skip-build'] }),
+  compiledScript(path.join(BENCH_DIR, 'emulator-server.ts')),
+]);
 log(`build: ${buildInfo.ok ? 'ok' : 'type errors'} in ${buildInfo.ms} ms${buildInfo.warning ? `\n${buildInfo.warning}` : ''}`);
+log(`emulator: ${emulatorCompile.compiledMs ? `compiled in ${emulatorCompile.compiledMs} ms` : 'compiled JS up to date'}`);
 const git = gitState();
 
 const results: ScenarioResult[] = [];

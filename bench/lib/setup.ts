@@ -1,5 +1,5 @@
 /** Paths, the bench token and bucket, temp workspaces, the build, and the two tools under test. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -105,7 +105,7 @@ interface BuildStamp {
  * or any change since (content, not mtime: a checkout or a restored file does not fool it) rebuilds.
  * `force` (--build) rebuilds anyway.
  */
-export function build(options: { force?: boolean; skip?: boolean } = {}): BuildInfo {
+export async function build(options: { force?: boolean; skip?: boolean } = {}): Promise<BuildInfo> {
   const started = Date.now();
   if (options.skip && existsSync(CLI)) return { ok: true, ms: 0, srcHash: 'unknown (build skipped)', warning: 'skipped (--skip-build)' };
   const { srcHash, inputs } = hashInputs();
@@ -115,10 +115,8 @@ export function build(options: { force?: boolean; skip?: boolean } = {}): BuildI
     return { ok: stamp.ok, ms: 0, srcHash, warning: `${path.relative(ROOT, BUILD_DIR)} was built from these same sources and configs: not rebuilt${earlier}` };
   }
   rmSync(BUILD_DIR, { recursive: true, force: true });
-  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   // One pass that emits even on type errors (the JS is the same), instead of a second pass after a failed one.
-  const args = [tsc, '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR, '--declaration', 'false', '--sourceMap', 'false', '--noEmitOnError', 'false'];
-  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' });
+  const r = await runTsc(['-p', 'tsconfig.build.json', '--outDir', BUILD_DIR, '--declaration', 'false', '--sourceMap', 'false', '--noEmitOnError', 'false']);
   let info: BuildInfo;
   if (r.status === 0) info = { ok: true, ms: Date.now() - started, srcHash };
   else {
@@ -129,6 +127,20 @@ export function build(options: { force?: boolean; skip?: boolean } = {}): BuildI
   const written: BuildStamp = { inputs, ok: info.ok, ...(info.warning ? { warning: info.warning } : {}) };
   writeFileSync(BUILD_STAMP, `${JSON.stringify(written)}\n`);
   return info;
+}
+
+/** The project's tsc (in its own process, so two compiles can share the cores), from ROOT. */
+export function runTsc(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [tsc, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 function readStamp(): BuildStamp | undefined {
