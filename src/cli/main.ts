@@ -27,6 +27,9 @@ function commandOf(argv: readonly string[]): string | undefined {
   return first !== undefined && COMMANDS.includes(first) ? first : undefined;
 }
 
+/** Whether this run shows help (the only output that has the epilogue helpTail adds). */
+const helpAsked = hideBin(process.argv).some((a) => a === '--help' || a === '-h');
+
 /** Help is laid out this wide (yargs and the settings section alike). */
 const HELP_WIDTH = Math.min(110, process.stdout.columns ?? 110);
 
@@ -41,6 +44,8 @@ interface YargsInternals {
  * examples, then the shared settings with the form of their values (src/cli/help.ts).
  */
 function helpTail<T>(y: Argv<T>, command: string): Argv<T> {
+  // Laying out the settings table costs ~0.1 s (string widths); only a run that shows help needs it.
+  if (!helpAsked) return y;
   const internals = y as unknown as YargsInternals;
   const grouped = new Set(Object.values(internals.getGroups()).flat());
   const own = Object.keys(internals.getOptions().key).filter((k) => !SETTING_FLAGS.has(k) && !grouped.has(k) && !['help', 'version', 'h'].includes(k));
