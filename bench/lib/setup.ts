@@ -83,6 +83,8 @@ export interface BuildInfo {
 
 /** Written into BUILD_DIR after each build: what it was built from, so an unchanged tree is not rebuilt. */
 const BUILD_STAMP = path.join(BUILD_DIR, '.bench-build.json');
+/** tsc's record for incremental builds into BUILD_DIR (only used on top of a stamped, finished build). */
+const BUILD_INFO = path.join(RESULTS_DIR, 'dist.tsbuildinfo');
 /** Besides src/, what can change the emitted JS or its type errors. */
 const BUILD_CONFIGS = ['tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
 
@@ -100,10 +102,12 @@ interface BuildStamp {
  * not change the JS) and says so in the results.
  *
  * Not rebuilt when BUILD_DIR's stamp names the same inputs: a sha256 over every file under src/ and
- * the configs (path + bytes, read before the build starts). The stamp is written only once a build
- * has finished, into a folder emptied first, so an interrupted build, an edit made during a build,
- * or any change since (content, not mtime: a checkout or a restored file does not fool it) rebuilds.
- * `force` (--build) rebuilds anyway.
+ * the configs (path + bytes, read before the build starts). The stamp is removed before a build and
+ * written only once it has finished, so an interrupted build, an edit made during a build, or any
+ * change since (content, not mtime: a checkout or a restored file does not fool it) rebuilds. A
+ * rebuild on top of a stamped one is incremental (tsc --incremental: what changed and what depends on
+ * it, about half the time), then drops the output of files no longer under src/; without a stamp, or
+ * with `force` (--build), it starts from an empty folder.
  */
 export async function build(options: { force?: boolean; skip?: boolean } = {}): Promise<BuildInfo> {
   const started = Date.now();
@@ -114,9 +118,20 @@ export async function build(options: { force?: boolean; skip?: boolean } = {}): 
     const earlier = stamp.ok ? '' : `; ${stamp.warning ?? 'the build reported type errors'}`;
     return { ok: stamp.ok, ms: 0, srcHash, warning: `${path.relative(ROOT, BUILD_DIR)} was built from these same sources and configs: not rebuilt${earlier}` };
   }
-  rmSync(BUILD_DIR, { recursive: true, force: true });
+  if (options.force || !stamp) {
+    // No finished build to build on (or --build): from scratch.
+    rmSync(BUILD_DIR, { recursive: true, force: true });
+    rmSync(BUILD_INFO, { force: true });
+  } else {
+    // Incremental on the last finished build (tsc re-checks and re-emits what changed); unstamped until it finishes.
+    rmSync(BUILD_STAMP, { force: true });
+  }
   // One pass that emits even on type errors (the JS is the same), instead of a second pass after a failed one.
-  const r = await runTsc(['-p', 'tsconfig.build.json', '--outDir', BUILD_DIR, '--declaration', 'false', '--sourceMap', 'false', '--noEmitOnError', 'false']);
+  const r = await runTsc([
+    '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR, '--declaration', 'false', '--sourceMap', 'false', '--noEmitOnError', 'false',
+    '--incremental', '--tsBuildInfoFile', BUILD_INFO,
+  ]);
+  removeOrphans();
   let info: BuildInfo;
   if (r.status === 0) info = { ok: true, ms: Date.now() - started, srcHash };
   else {
@@ -141,6 +156,16 @@ export function runTsc(args: string[]): Promise<{ status: number | null; stdout:
     child.once('error', reject);
     child.once('close', (status) => resolve({ status, stdout, stderr }));
   });
+}
+
+/** Removes what an earlier build emitted for a file no longer under src/ (an incremental tsc leaves it). */
+function removeOrphans(): void {
+  for (const e of readdirSync(BUILD_DIR, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile() || e.name === path.basename(BUILD_STAMP)) continue;
+    const rel = path.relative(BUILD_DIR, path.join(e.parentPath, e.name));
+    const candidates = rel.endsWith('.js') ? [rel.replace(/\.js$/, '.ts'), rel.replace(/\.js$/, '.tsx'), rel] : [rel];
+    if (!candidates.some((c) => existsSync(path.join(ROOT, 'src', c)))) rmSync(path.join(e.parentPath, e.name));
+  }
 }
 
 function readStamp(): BuildStamp | undefined {
