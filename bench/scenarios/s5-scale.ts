@@ -26,18 +26,23 @@ export async function scale(ctx: Ctx): Promise<ScenarioResult> {
   const idleMs = ctx.quick ? 3_000 : 60_000;
   const ws = await makeWorkspace('s5');
   const dir = path.join(ws.outbox, 'data', 'scale');
-  ctx.log(`s5: writing ${count} tiny files`);
-  const files = await writeSmallFiles(dir, count, { minBytes: 16, maxBytes: 256, seed: 5, perDir: 1000, ext: '.bin' });
-  await backdate(files.map((f) => path.join(dir, f.rel)));
+  // The RSS floor: a bare node process doing nothing, sampled once it has been idle 500 ms (it idles
+  // while the files are written: its RSS does not depend on what else runs).
+  const bare = new MeasuredChild('-e', ['setInterval(() => {}, 1 << 30)'], { env: baseEnv(), timeoutMs: 60 * 60_000 });
+  let files: Awaited<ReturnType<typeof writeSmallFiles>>;
+  let bareRss: number;
+  try {
+    const bareUp = bare.started().then(() => Date.now());
+    ctx.log(`s5: writing ${count} tiny files`);
+    files = await writeSmallFiles(dir, count, { minBytes: 16, maxBytes: 256, seed: 5, perDir: 1000, ext: '.bin' });
+    await backdate(files.map((f) => path.join(dir, f.rel)));
+    await sleep(Math.max(0, (await bareUp) + 500 - Date.now()));
+    bareRss = mib((await bare.sample())?.rssKiB ?? 0);
+  } finally {
+    bare.kill('SIGKILL');
+    await bare.done;
+  }
   const verifier = new Verifier();
-
-  // The RSS floor: a bare node process doing nothing.
-  const bare = new MeasuredChild('-e', ['setInterval(() => {}, 1 << 30)'], { env: baseEnv(), timeoutMs: 30_000 });
-  await bare.started();
-  await sleep(500);
-  const bareRss = mib((await bare.sample())?.rssKiB ?? 0);
-  bare.kill('SIGKILL');
-  await bare.done;
 
   const m = await withEmulator(async (emu) => {
     ctx.log(`s5: initial hf-outbox sync of ${count} files`);
