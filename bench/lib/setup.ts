@@ -145,7 +145,7 @@ export async function build(options: { force?: boolean; skip?: boolean } = {}): 
 }
 
 /** The project's tsc (in its own process, so two compiles can share the cores), from ROOT. */
-export function runTsc(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runTsc(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [tsc, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
