@@ -172,7 +172,7 @@ export async function latency(ctx: Ctx): Promise<ScenarioResult> {
     mode: ctx.quick ? 'quick' : 'full',
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
-    params: { settleMs: settleMs, perSecond: PER_SECOND, seconds, count },
+    params: { settleMs, perSecond: PER_SECOND, seconds, count },
     measurements: {
       p50Ms: p50,
       p95Ms: p95,
