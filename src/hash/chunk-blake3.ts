@@ -33,8 +33,15 @@ interface NativeModule {
 /** The platform builds tried, in order (a build for the other libc fails to load and the next is tried). */
 const NATIVE_BUILDS = ['@napi-rs/blake-hash-linux-x64-gnu', '@napi-rs/blake-hash-linux-x64-musl'];
 
-/** The native module's resolved path, or undefined when none loads here (tests force this with HF_OUTBOX_BLAKE3=wasm). */
+let native: string | undefined | null = null;
+
+/** The native module's resolved path, or undefined when none loads here (tests force this with HF_OUTBOX_BLAKE3=wasm). Looked up once per process. */
 export function nativeBlake3Path(): string | undefined {
+  if (native === null) native = findNativeBuild();
+  return native;
+}
+
+function findNativeBuild(): string | undefined {
   if (process.env['HF_OUTBOX_BLAKE3'] === 'wasm' || process.platform !== 'linux' || process.arch !== 'x64') return undefined;
   const require = createRequire(import.meta.url);
   for (const name of NATIVE_BUILDS) {
@@ -49,13 +56,11 @@ export function nativeBlake3Path(): string | undefined {
   return undefined;
 }
 
-let native: string | undefined | null = null;
-
 /** The keyed chunk hash function, native when it loads, else WebAssembly. */
 export async function keyedBlake3(key: Uint8Array, impl: Blake3Impl | 'auto' = 'auto'): Promise<{ impl: Blake3Impl; hash: ChunkHashFn }> {
-  if (native === null) native = nativeBlake3Path();
-  if (impl !== 'wasm' && native !== undefined) {
-    const hasher = (createRequire(import.meta.url)(native) as NativeModule).Blake3Hasher.newKeyed(Buffer.from(key));
+  const nativePath = nativeBlake3Path();
+  if (impl !== 'wasm' && nativePath !== undefined) {
+    const hasher = (createRequire(import.meta.url)(nativePath) as NativeModule).Blake3Hasher.newKeyed(Buffer.from(key));
     return {
       impl: 'native',
       hash: (data) => {

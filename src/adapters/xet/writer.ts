@@ -247,7 +247,6 @@ export class XetWriter {
    * The source is closed when this returns or throws.
    */
   async addFile(source: FileReader | AsyncIterable<Uint8Array>, sizeBytes: number, onBytes?: (done: number) => void): Promise<string> {
-    const chunker = await XetChunker.create();
     const encoder = this.#o.encoder?.() ?? new ChunkEncoder();
     const file: FileState = { hash: new FileHashStream(), terms: [], verify: new VerificationStream() };
     const queryDedup = sizeBytes >= this.#o.dedupQueryMinBytes;
@@ -287,7 +286,7 @@ export class XetWriter {
     try {
       sha256 = pooled
         ? await this.#readAllPooled(reader, take, onBytes, (this.#pool ??= new ChunkHashPool(threads)))
-        : await this.#readAll(reader, chunker, take, onBytes);
+        : await this.#readAll(reader, take, onBytes);
     } finally {
       // Also when stopped early (a CAS call failed): the file handle is released now.
       await reader.close().catch(() => undefined);
@@ -301,7 +300,8 @@ export class XetWriter {
     return hash;
   }
 
-  async #readAll(reader: FileReader, chunker: XetChunker, take: (chunk: DataChunk) => Promise<void>, onBytes: ((done: number) => void) | undefined): Promise<Uint8Array> {
+  async #readAll(reader: FileReader, take: (chunk: DataChunk) => Promise<void>, onBytes: ((done: number) => void) | undefined): Promise<Uint8Array> {
+    const chunker = await XetChunker.create();
     const sha256 = startSha256();
     // One buffer for every read: each chunk is taken (copied into a xorb) before the next read, and the chunker copies what it carries.
     const buf = Buffer.allocUnsafe(READ_BLOCK_BYTES);
