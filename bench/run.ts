@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { profileMarkdown, type ProfileSummary } from './lib/cpuprofile.js';
-import { fileName, markdownTable, writeResult, type Ctx, type Row, type ScenarioResult } from './lib/report.js';
+import { fileName, markdownTable, writeResult, type Ctx, type Row, type ScenarioReport, type ScenarioResult } from './lib/report.js';
 import { compiledScript } from './lib/compile.js';
 import { BENCH_DIR, build, cleanupRunRoot, gitState, RESULTS_DIR } from './lib/setup.js';
 import { largeFile } from './scenarios/s1-large-file.js';
@@ -31,7 +31,7 @@ import { writerThreads } from './scenarios/s6-writer-threads.js';
 import { resume } from './scenarios/s7-resume.js';
 import { flat10g } from './scenarios/s8-flat-10g.js';
 
-const SCENARIOS: Record<number, (ctx: Ctx) => Promise<ScenarioResult>> = {
+const SCENARIOS: Record<number, (ctx: Ctx) => Promise<ScenarioReport>> = {
   1: largeFile,
   2: manySmallFiles,
   3: latency,
@@ -90,7 +90,9 @@ try {
     if (!run) continue;
     log(`scenario ${n}: start`);
     try {
-      const result = await run(ctx);
+      const started = Date.now();
+      const report = await run(ctx);
+      const result: ScenarioResult = { ...report, mode, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started };
       result.env = { git, build: buildInfo, node: process.version, cpus: os.cpus().length, loadavgAtEnd: os.loadavg() };
       results.push(result);
       const file = await writeResult(result);

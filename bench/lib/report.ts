@@ -31,6 +31,9 @@ export interface ScenarioResult {
   env?: Record<string, unknown>;
 }
 
+/** What a scenario returns; run.ts adds the mode and when and how long it ran. */
+export type ScenarioReport = Omit<ScenarioResult, 'mode' | 'startedAt' | 'durationMs' | 'env'>;
+
 export interface Ctx {
   quick: boolean;
   profile: boolean;

@@ -11,14 +11,13 @@ import { backdate, GiB, MiB, writeRandomFile } from '../lib/data.js';
 import { withEmulator } from '../lib/emulator.js';
 import { contentionNotes, errorNotes, measureRun, profileDir, profileFlags, readProfiles, type ToolRun } from '../lib/measure.js';
 import { runMeasured, mib, cpuS } from '../lib/proc.js';
-import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult, readBackRow } from '../lib/report.js';
+import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioReport, readBackRow } from '../lib/report.js';
 import { baseEnv, BENCH_DIR, BUCKET, hfjsUpload, hfOutbox, makeWorkspace, TOKEN } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
 const TSX = ['--import', 'tsx'];
 
-export async function largeFile(ctx: Ctx): Promise<ScenarioResult> {
-  const started = Date.now();
+export async function largeFile(ctx: Ctx): Promise<ScenarioReport> {
   const size = ctx.quick ? 32 * MiB : 2 * GiB;
   const ingestMiB = ctx.quick ? 16 : 512;
   const ws = await makeWorkspace('s1');
@@ -181,9 +180,6 @@ export async function largeFile(ctx: Ctx): Promise<ScenarioResult> {
     id: 1,
     name: 's1-large-file',
     title: 'Large file: throughput and peak RSS',
-    mode: ctx.quick ? 'quick' : 'full',
-    startedAt: new Date(started).toISOString(),
-    durationMs: Date.now() - started,
     params: { sizeBytes: size, blockMiB: 8, ingestMiB, settleMs: 500 },
     measurements: {
       raw: { ...raw, allTotalMs: rawAll, mibPerS: rawMiBs, peakRssMiB: mib(rawRun.maxRssKiB), cpuS: cpuS(rawRun), wallMs: rawRun.wallMs },

@@ -8,14 +8,13 @@ import { backdate, writeSmallFiles } from '../lib/data.js';
 import { withEmulator } from '../lib/emulator.js';
 import { contentionNotes, errorNotes, measureRun, profileDir, profileFlags, readProfiles } from '../lib/measure.js';
 import { MeasuredChild } from '../lib/proc.js';
-import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult, readBackRow } from '../lib/report.js';
+import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioReport, readBackRow } from '../lib/report.js';
 import { AGENT, baseEnv, BENCH_DIR, BUCKET, hfjsUpload, hfOutbox, makeWorkspace, TOKEN } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
 const withAgent = (rel: string) => rel.replace(/(\.[^./]+)$/, `_${AGENT}$1`);
 
-export async function manySmallFiles(ctx: Ctx): Promise<ScenarioResult> {
-  const started = Date.now();
+export async function manySmallFiles(ctx: Ctx): Promise<ScenarioReport> {
   const count = ctx.quick ? 400 : 5000;
   const naiveBudgetMs = ctx.quick ? 1_000 : 120_000;
   const sample = ctx.quick ? 10 : 40;
@@ -134,9 +133,6 @@ export async function manySmallFiles(ctx: Ctx): Promise<ScenarioResult> {
     id: 2,
     name: 's2-many-small-files',
     title: 'Many small files: time and HTTP requests',
-    mode: ctx.quick ? 'quick' : 'full',
-    startedAt: new Date(started).toISOString(),
-    durationMs: Date.now() - started,
     params: { count, minBytes: 1024, maxBytes: 8192, totalBytes, naiveBudgetMs, settleMs: 500 },
     measurements: { hfOutbox: hfo, hfjs, naive, profiles },
     verification: { checks: verifier.checks, failures: verifier.failures },

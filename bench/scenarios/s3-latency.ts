@@ -12,7 +12,7 @@ import { prng, sha256 } from '../lib/data.js';
 import { withEmulator, type StoredFile } from '../lib/emulator.js';
 import { isReady, isUploaded, LogWatch, parseLogLine } from '../lib/logs.js';
 import { mib } from '../lib/proc.js';
-import { fx, judge, secs, type Ctx, type Row, type ScenarioResult, readBackRow } from '../lib/report.js';
+import { fx, judge, secs, type Ctx, type Row, type ScenarioReport, readBackRow } from '../lib/report.js';
 import { AGENT, hfOutbox, makeWorkspace } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
@@ -26,8 +26,7 @@ function quantile(sorted: number[], q: number): number {
   return sorted[i] ?? Number.NaN;
 }
 
-export async function latency(ctx: Ctx): Promise<ScenarioResult> {
-  const started = Date.now();
+export async function latency(ctx: Ctx): Promise<ScenarioReport> {
   // Quick: a shorter settle (the targets are relative to it) and fewer seconds of writing.
   const seconds = ctx.quick ? 3 : 60;
   const settleMs = ctx.quick ? QUICK_SETTLE_MS : SETTLE_MS;
@@ -169,9 +168,6 @@ export async function latency(ctx: Ctx): Promise<ScenarioResult> {
     id: 3,
     name: 's3-latency',
     title: 'Latency: close to listed while watch runs',
-    mode: ctx.quick ? 'quick' : 'full',
-    startedAt: new Date(started).toISOString(),
-    durationMs: Date.now() - started,
     params: { settleMs, perSecond: PER_SECOND, seconds, count },
     measurements: {
       p50Ms: p50,

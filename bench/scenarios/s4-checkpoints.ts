@@ -11,7 +11,7 @@ import path from 'node:path';
 import { backdate, MiB, prng, sha256 } from '../lib/data.js';
 import { withEmulator } from '../lib/emulator.js';
 import { contentionNotes, errorNotes, measureRun, type ToolRun } from '../lib/measure.js';
-import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult, readBackRow } from '../lib/report.js';
+import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioReport, readBackRow } from '../lib/report.js';
 import { AGENT, hfjsUpload, hfOutbox, makeWorkspace } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
@@ -29,8 +29,7 @@ interface Step {
   regions: Array<[number, number]>;
 }
 
-export async function checkpointSeries(ctx: Ctx): Promise<ScenarioResult> {
-  const started = Date.now();
+export async function checkpointSeries(ctx: Ctx): Promise<ScenarioReport> {
   const size = ctx.quick ? 16 * MiB : 500 * MiB;
   const count = ctx.quick ? QUICK_STEPS : STEPS;
   const ws = await makeWorkspace('s4');
@@ -105,9 +104,6 @@ export async function checkpointSeries(ctx: Ctx): Promise<ScenarioResult> {
     id: 4,
     name: 's4-checkpoints',
     title: 'Checkpoint series: bytes sent per checkpoint (Xet dedup)',
-    mode: ctx.quick ? 'quick' : 'full',
-    startedAt: new Date(started).toISOString(),
-    durationMs: Date.now() - started,
     params: { steps: count, sizeBytes: size, changedFraction: CHANGED, regionsPerStep: REGIONS, settleMs: 500 },
     measurements: {
       regions: steps.map((s) => s.regions),

@@ -13,14 +13,13 @@ import { withEmulator } from '../lib/emulator.js';
 import { isReady, isUploaded, LogWatch, parseLogLine } from '../lib/logs.js';
 import { contentionNotes, errorNotes, measureRun, type ToolRun } from '../lib/measure.js';
 import { MeasuredChild, mib } from '../lib/proc.js';
-import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioResult, readBackRow } from '../lib/report.js';
+import { fx, judge, pct, ratio, secs, type Ctx, type Row, type ScenarioReport, readBackRow } from '../lib/report.js';
 import { AGENT, baseEnv, hfjsUpload, hfOutbox, makeWorkspace } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
 const withAgent = (rel: string) => rel.replace(/(\.[^./]+)$/, `_${AGENT}$1`);
 
-export async function scale(ctx: Ctx): Promise<ScenarioResult> {
-  const started = Date.now();
+export async function scale(ctx: Ctx): Promise<ScenarioReport> {
   const count = ctx.quick ? 500 : 100_000;
   const rssAfterMs = ctx.quick ? 1_000 : 5_000;
   const idleMs = ctx.quick ? 3_000 : 60_000;
@@ -157,9 +156,6 @@ export async function scale(ctx: Ctx): Promise<ScenarioResult> {
     id: 5,
     name: 's5-scale',
     title: 'Scale: start-up and idle cost on an outbox of delivered files',
-    mode: ctx.quick ? 'quick' : 'full',
-    startedAt: new Date(started).toISOString(),
-    durationMs: Date.now() - started,
     params: { count, minBytes: 16, maxBytes: 256, perDir: 1000, rssAfterMs, idleMs, settleMs: 500 },
     measurements: { ...m, initial, bareNodeRssMiB: bareRss, hfjsRerun: rerun, idleCpuFraction },
     verification: { checks: verifier.checks, failures: verifier.failures },

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { MiB, GiB, writeRandomFile } from '../lib/data.js';
 import { machineBusyS } from '../lib/measure.js';
 import { cpuS, mib, runMeasured, type ChildResult } from '../lib/proc.js';
-import { fx, judge, ratio, readBackRow, secs, type Ctx, type Row, type ScenarioResult } from '../lib/report.js';
+import { fx, judge, ratio, readBackRow, secs, type Ctx, type Row, type ScenarioReport } from '../lib/report.js';
 import { baseEnv, BENCH_DIR, makeWorkspace } from '../lib/setup.js';
 
 const TSX = ['--import', 'tsx'];
@@ -53,8 +53,7 @@ async function measured<T>(script: string, args: string[]): Promise<Measured<T>>
 
 const best = <T extends { totalMs: number }>(runs: Array<Measured<T>>): Measured<T> => runs.reduce((a, b) => (b.out.totalMs < a.out.totalMs ? b : a));
 
-export async function writerThreads(ctx: Ctx): Promise<ScenarioResult> {
-  const started = Date.now();
+export async function writerThreads(ctx: Ctx): Promise<ScenarioReport> {
   const size = ctx.quick ? 32 * MiB : 1 * GiB;
   const stagesSize = ctx.quick ? 16 * MiB : 256 * MiB;
   const rounds = ctx.quick ? 1 : 2;
@@ -186,9 +185,6 @@ export async function writerThreads(ctx: Ctx): Promise<ScenarioResult> {
     id: 6,
     name: 's6-writer-threads',
     title: 'Chunk hashing on every core: writer to a no-op CAS, 1 and N threads vs the raw ceiling',
-    mode: ctx.quick ? 'quick' : 'full',
-    startedAt: new Date(started).toISOString(),
-    durationMs: Date.now() - started,
     params: { sizeBytes: size, stagesBytes: stagesSize, threads, rounds },
     measurements: { raw: raws.map(strip), oneThread: ones.map(strip), nThreads: many.map(strip), stages: stages.out, verified: strip(verified) },
     verification: { checks, failures },

@@ -11,15 +11,14 @@ import os from 'node:os';
 import { backdate, fmtMiB, GiB, MiB, writeRandomFile } from '../lib/data.js';
 import { withEmulator } from '../lib/emulator.js';
 import { contentionNotes, errorNotes, measureRun } from '../lib/measure.js';
-import { fx, judge, pct, readBackRow, secs, type Ctx, type Row, type ScenarioResult } from '../lib/report.js';
+import { fx, judge, pct, readBackRow, secs, type Ctx, type Row, type ScenarioReport } from '../lib/report.js';
 import { hfOutbox, makeWorkspace } from '../lib/setup.js';
 import { Verifier } from '../lib/verify.js';
 
 /** The own writer cuts xorbs at 32 MiB (src/adapters/xet/writer.ts). */
 const XORB_BYTES = 32 * MiB;
 
-export async function resume(ctx: Ctx): Promise<ScenarioResult> {
-  const started = Date.now();
+export async function resume(ctx: Ctx): Promise<ScenarioReport> {
   const loadAtStart = os.loadavg();
   const size = ctx.quick ? 64 * MiB : 2 * GiB;
   const acceptedXorbs = Math.floor(size / XORB_BYTES / 2);
@@ -92,9 +91,6 @@ export async function resume(ctx: Ctx): Promise<ScenarioResult> {
     id: 7,
     name: 's7-resume',
     title: 'Resume after kill -9 at ~50%',
-    mode: ctx.quick ? 'quick' : 'full',
-    startedAt: new Date(started).toISOString(),
-    durationMs: Date.now() - started,
     params: { sizeBytes: size, acceptedXorbs, xorbBytes: XORB_BYTES, loadAtStart },
     measurements: { firstRun: { wallMs: firstMs, bytesReceived: firstBytes, signal: result.killed.signal, code: result.killed.code }, secondRun: run, boundBytes: bound },
     verification: { checks: verifier.checks, failures: verifier.failures },

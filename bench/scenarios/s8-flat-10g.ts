@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GiB, MiB } from '../lib/data.js';
 import { runMeasured, mib, cpuS, type ChildResult } from '../lib/proc.js';
-import { fx, judge, pct, ratio, readBackRow, secs, type Ctx, type Row, type ScenarioResult } from '../lib/report.js';
+import { fx, judge, pct, ratio, readBackRow, secs, type Ctx, type Row, type ScenarioReport } from '../lib/report.js';
 import { baseEnv, BENCH_DIR, runTmpRoot } from '../lib/setup.js';
 
 const TSX = ['--import', 'tsx'];
@@ -37,8 +37,7 @@ interface WriterOut {
   check: string;
 }
 
-export async function flat10g(ctx: Ctx): Promise<ScenarioResult> {
-  const started = Date.now();
+export async function flat10g(ctx: Ctx): Promise<ScenarioReport> {
   const loadAtStart = os.loadavg();
   const small = ctx.quick ? 32 * MiB : 2 * GiB;
   const big = ctx.quick ? 160 * MiB : 10 * GiB;
@@ -137,9 +136,6 @@ export async function flat10g(ctx: Ctx): Promise<ScenarioResult> {
       id: 8,
       name: 's8-flat-10g',
       title: 'Flat at 10 GiB: throughput, peak RSS, and a 5% change',
-      mode: ctx.quick ? 'quick' : 'full',
-      startedAt: new Date(started).toISOString(),
-      durationMs: Date.now() - started,
       params: { smallBytes: small, bigBytes: big, changedPct: CHANGED_PCT, regions, cas: 'no-op (counts)', source: 'AES-128-CTR keystream, 8 MiB blocks' },
       measurements: {
         small: { ...a.out, wallMs: a.proc.wallMs, maxRssKiB: a.proc.maxRssKiB, cpuS: cpuS(a.proc) },
